@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/config"
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/db"
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/export"
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/fetch"
+)
+
+// runExport is `exporter run`: migrations, one pass, a summary.
+func runExport(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout io.Writer) error {
+	if err := cfg.RequireExport(); err != nil {
+		return err
+	}
+
+	logStart(logger, "run", cfg)
+
+	database, err := openDatabase(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+
+	client, err := newClient(cfg, logger)
+	if err != nil {
+		return err
+	}
+
+	res, err := pass(ctx, cfg, client, database, logger)
+	if err != nil {
+		return databaseError{err}
+	}
+
+	printSummary(stdout, res)
+
+	if n := res.Failed(); n > 0 {
+		return targetsFailedError{failed: n, total: len(res.Targets)}
+	}
+
+	return nil
+}
+
+// pass runs one export under EXPORTER_RUN_TIMEOUT.
+func pass(ctx context.Context, cfg config.Config, client *fetch.Client, database *db.DB, logger *slog.Logger) (export.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.RunTimeout)
+	defer cancel()
+
+	host, _ := os.Hostname()
+	exp := export.New(client, database, logger)
+
+	return exp.Run(ctx, export.Params{
+		Targets:     cfg.Targets,
+		Concurrency: cfg.Concurrency,
+		Owns:        cfg.Shard.Owns,
+		Host:        host,
+		PID:         os.Getpid(),
+		Version:     version,
+	})
+}
+
+// openDatabase connects and brings the schema up to date. Every failure
+// here makes the database unusable for this process (exit 3).
+func openDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (*db.DB, error) {
+	database, err := db.Open(ctx, dbConfig(cfg))
+	if err != nil {
+		return nil, databaseError{err}
+	}
+
+	if err := database.Migrate(ctx); err != nil {
+		database.Close()
+
+		return nil, databaseError{err}
+	}
+
+	logger.Info("database ready", "host", database.Host(), "database", database.Name(), "schema", cfg.Schema)
+
+	return database, nil
+}
+
+func dbConfig(cfg config.Config) db.Config {
+	return db.Config{
+		URL:              cfg.DatabaseURL,
+		Schema:           cfg.Schema,
+		StatementTimeout: cfg.StatementTimeout,
+		MaxConns:         int32(cfg.Concurrency + 2),
+		AppName:          "atlas-snapshot-exporter",
+	}
+}
+
+func newClient(cfg config.Config, logger *slog.Logger) (*fetch.Client, error) {
+	fc := fetch.Config{
+		BaseURL:        cfg.BaseURL,
+		PageSize:       cfg.PageSize,
+		RequestTimeout: cfg.RequestTimeout,
+		MaxRetries:     cfg.MaxRetries,
+		RateLimit:      cfg.RateLimit,
+		Logger:         logger,
+		UserAgent:      "atlas-snapshot-exporter/" + version,
+	}
+	if cfg.UseServiceAccount() {
+		fc.ClientID, fc.ClientSecret = cfg.ClientID, cfg.ClientSecret
+	} else {
+		fc.PublicKey, fc.PrivateKey = cfg.PublicKey, cfg.PrivateKey
+	}
+
+	client, err := fetch.NewClient(fc)
+	if err != nil {
+		return nil, fmt.Errorf("create Atlas client: %w", err)
+	}
+
+	return client, nil
+}
+
+// logStart writes the start line: version and the effective configuration,
+// secrets masked.
+func logStart(logger *slog.Logger, cmd string, cfg config.Config) {
+	auth := "api_key"
+	if cfg.UseServiceAccount() {
+		auth = "service_account"
+	}
+
+	logger.Info("exporter starting", "command", cmd, "version", version,
+		"base_url", cfg.BaseURL, "auth", auth, "targets", len(cfg.Targets),
+		"concurrency", cfg.Concurrency, "page_size", cfg.PageSize, "rate_limit", cfg.RateLimit,
+		"max_retries", cfg.MaxRetries, "schema", cfg.Schema, "shard", cfg.Shard.String(),
+		"database", config.MaskDatabaseURL(cfg.DatabaseURL))
+}
+
+// printSummary writes the short human summary of a pass.
+func printSummary(w io.Writer, res export.Result) {
+	fmt.Fprintf(w, "run %d %s in %s: %d targets, %d failed\n",
+		res.RunID, res.Status, res.Duration.Round(time.Millisecond), len(res.Targets), res.Failed())
+
+	t := res.Totals
+	fmt.Fprintf(w, "snapshots: %d seen, %d created, %d updated, %d unchanged, %d removed\n",
+		t.Seen, t.Created, t.Updated, t.Unchanged, t.Removed)
+	fmt.Fprintf(w, "requests: %d (%d pages, %d retries)\n", t.Requests, t.Pages, t.Retries)
+
+	if res.Failed() == 0 {
+		return
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FAILED TARGET\tERROR")
+	for _, r := range res.Targets {
+		if r.Err != nil {
+			fmt.Fprintf(tw, "%s\t%v\n", r.Key, r.Err)
+		}
+	}
+	tw.Flush()
+}

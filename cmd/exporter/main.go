@@ -1,0 +1,52 @@
+// Command exporter keeps a PostgreSQL copy of every MongoDB Atlas backup
+// snapshot, with its full history. See the README for the commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signalContext()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+
+	code := exitCode(ctx, err)
+	if err != nil && code != 1 {
+		fmt.Fprintln(os.Stderr, "exporter:", err)
+	}
+
+	os.Exit(code)
+}
+
+// signalError is the cancellation cause when SIGINT or SIGTERM arrives, so
+// the exit code can tell which one (130 or 143).
+type signalError struct{ sig os.Signal }
+
+func (e signalError) Error() string { return "interrupted by " + e.sig.String() }
+
+// signalContext returns a context cancelled, with a signalError cause, by the
+// first SIGINT or SIGTERM. A second signal kills the process the default way.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+
+	go func() {
+		select {
+		case sig := <-ch:
+			cancel(signalError{sig})
+			signal.Stop(ch)
+		case <-ctx.Done():
+		}
+	}()
+
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
+}

@@ -1,0 +1,249 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// The attribute columns shared by snapshots, snapshot_versions and the
+// staging table, under the aliases the merge statements use: s for
+// snapshots, g for the staged listing.
+const (
+	attrColumns = `project_id, instance_name, family, status, state,
+    taken_at, finished_at, expires_at, download_expires_at,
+    frequency_type, snapshot_type, storage_size_bytes, mongodb_version, raw`
+	sAttrs = `s.project_id, s.instance_name, s.family, s.status, s.state,
+    s.taken_at, s.finished_at, s.expires_at, s.download_expires_at,
+    s.frequency_type, s.snapshot_type, s.storage_size_bytes, s.mongodb_version, s.raw`
+	gAttrs = `g.project_id, g.instance_name, g.family, g.status, g.state,
+    g.taken_at, g.finished_at, g.expires_at, g.download_expires_at,
+    g.frequency_type, g.snapshot_type, g.storage_size_bytes, g.mongodb_version, g.raw`
+	setFromStage = `project_id = g.project_id, instance_name = g.instance_name, family = g.family,
+    status = g.status, state = g.state,
+    taken_at = g.taken_at, finished_at = g.finished_at,
+    expires_at = g.expires_at, download_expires_at = g.download_expires_at,
+    frequency_type = g.frequency_type, snapshot_type = g.snapshot_type,
+    storage_size_bytes = g.storage_size_bytes, mongodb_version = g.mongodb_version, raw = g.raw`
+
+	// stagedChanged selects, in a join of snapshots s with the stage g, the
+	// snapshots that need a new version: an attribute or the raw JSON differs
+	// (jsonb compares by value, so key order does not count), or the
+	// snapshot had been removed and is listed again.
+	stagedChanged = `(s.removed_at IS NOT NULL OR (` + sAttrs + `) IS DISTINCT FROM (` + gAttrs + `))`
+
+	// confirmedGone selects the live snapshots of the instance ($3, $4)
+	// among the confirmed removals ($2) that the stage does not hold.
+	confirmedGone = `s.id = ANY($2) AND s.project_id = $3 AND s.instance_name = $4 AND s.removed_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM pg_temp.` + stageTable + ` AS g WHERE g.id = s.id)`
+)
+
+// Merge folds the staged listing into snapshots and snapshot_versions with a
+// few set-based statements, and records the complete listing on the
+// instance. Rows that did not change are not touched, so an unchanged rerun
+// writes nothing to either table. It may be called once per TargetTx.
+func (t *TargetTx) Merge(ctx context.Context, p MergeParams) (MergeResult, error) {
+	if t.merged || t.done {
+		return MergeResult{}, errors.New("merge: target transaction already merged or ended")
+	}
+
+	t.merged = true
+
+	res, err := t.merge(ctx, p)
+	if err != nil {
+		return MergeResult{}, fmt.Errorf("merge %s/%s: %w", t.inst.ProjectID, t.inst.Name, err)
+	}
+
+	return res, nil
+}
+
+func (t *TargetTx) merge(ctx context.Context, p MergeParams) (MergeResult, error) {
+	var res MergeResult
+	var err error
+
+	if res.Seen, err = t.foldStage(ctx); err != nil {
+		return res, err
+	}
+
+	if res.Created, err = t.insertNew(ctx, p); err != nil {
+		return res, err
+	}
+
+	if res.Updated, err = t.updateChanged(ctx, p); err != nil {
+		return res, err
+	}
+
+	if res.Removed, err = t.markRemoved(ctx, p); err != nil {
+		return res, err
+	}
+
+	if err = t.recordListing(ctx, p); err != nil {
+		return res, err
+	}
+
+	res.Unchanged = res.Seen - res.Created - res.Updated
+
+	return res, nil
+}
+
+// foldStage keeps only the last arrival of each id (offset paging can list
+// one twice), refreshes the planner's statistics, and counts what is left.
+func (t *TargetTx) foldStage(ctx context.Context) (int, error) {
+	const (
+		fold = `DELETE FROM pg_temp.` + stageTable + ` AS a
+USING pg_temp.` + stageTable + ` AS b
+WHERE a.id = b.id AND a.ord < b.ord`
+		analyze = `ANALYZE pg_temp.` + stageTable
+		count   = `SELECT count(*) FROM pg_temp.` + stageTable
+	)
+
+	if _, err := t.tx.Exec(ctx, fold); err != nil {
+		return 0, fmt.Errorf("fold duplicate ids: %w", err)
+	}
+
+	if _, err := t.tx.Exec(ctx, analyze); err != nil {
+		return 0, fmt.Errorf("analyze staging table: %w", err)
+	}
+
+	var n int
+	if err := t.tx.QueryRow(ctx, count).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count staged snapshots: %w", err)
+	}
+
+	return n, nil
+}
+
+// insertNew inserts snapshots never seen before, at version 1, with their
+// 'created' version.
+func (t *TargetTx) insertNew(ctx context.Context, p MergeParams) (int, error) {
+	const query = `WITH created AS (
+    INSERT INTO snapshots (id, ` + attrColumns + `, first_seen_at, last_seen_at, version)
+    SELECT g.id, ` + gAttrs + `, $1, $1, 1
+    FROM pg_temp.` + stageTable + ` AS g
+    WHERE NOT EXISTS (SELECT 1 FROM snapshots AS s WHERE s.id = g.id)
+    RETURNING id, version, ` + attrColumns + `
+)
+INSERT INTO snapshot_versions (id, version, ` + attrColumns + `, valid_from, change, run_id)
+SELECT id, version, ` + attrColumns + `, $1, 'created', $2
+FROM created`
+
+	tag, err := t.tx.Exec(ctx, query, p.ObservedAt, t.runIDArg())
+	if err != nil {
+		return 0, fmt.Errorf("insert new snapshots: %w", err)
+	}
+
+	return int(tag.RowsAffected()), nil
+}
+
+// updateChanged gives every changed or reappearing snapshot a new version:
+// the current version is closed at ObservedAt first (one current version
+// per id is enforced by a unique index), then the snapshot is updated and an
+// 'updated' version written.
+func (t *TargetTx) updateChanged(ctx context.Context, p MergeParams) (int, error) {
+	const (
+		closeCurrent = `UPDATE snapshot_versions AS v SET valid_to = $1
+FROM snapshots AS s
+JOIN pg_temp.` + stageTable + ` AS g ON g.id = s.id
+WHERE v.id = s.id AND v.valid_to IS NULL AND ` + stagedChanged
+		update = `WITH changed AS (
+    UPDATE snapshots AS s SET ` + setFromStage + `,
+        last_seen_at = $1, removed_at = NULL, version = s.version + 1
+    FROM pg_temp.` + stageTable + ` AS g
+    WHERE g.id = s.id AND ` + stagedChanged + `
+    RETURNING s.id, s.version, ` + sAttrs + `
+)
+INSERT INTO snapshot_versions (id, version, ` + attrColumns + `, valid_from, change, run_id)
+SELECT id, version, ` + attrColumns + `, $1, 'updated', $2
+FROM changed`
+	)
+
+	if _, err := t.tx.Exec(ctx, closeCurrent, p.ObservedAt); err != nil {
+		return 0, fmt.Errorf("close versions of changed snapshots: %w", err)
+	}
+
+	tag, err := t.tx.Exec(ctx, update, p.ObservedAt, t.runIDArg())
+	if err != nil {
+		return 0, fmt.Errorf("update changed snapshots: %w", err)
+	}
+
+	return int(tag.RowsAffected()), nil
+}
+
+// markRemoved marks the confirmed removals: removed_at, a new version, and a
+// 'removed' version row carrying the last known attributes. The row itself
+// is kept.
+func (t *TargetTx) markRemoved(ctx context.Context, p MergeParams) (int, error) {
+	const (
+		closeCurrent = `UPDATE snapshot_versions AS v SET valid_to = $1
+FROM snapshots AS s
+WHERE v.id = s.id AND v.valid_to IS NULL AND ` + confirmedGone
+		remove = `WITH removed AS (
+    UPDATE snapshots AS s SET removed_at = $1, version = s.version + 1
+    WHERE ` + confirmedGone + `
+    RETURNING s.id, s.version, ` + sAttrs + `
+)
+INSERT INTO snapshot_versions (id, version, ` + attrColumns + `, valid_from, change, run_id)
+SELECT id, version, ` + attrColumns + `, $1, 'removed', $5
+FROM removed`
+	)
+
+	if len(p.Removed) == 0 {
+		return 0, nil
+	}
+
+	args := []any{p.ObservedAt, p.Removed, t.inst.ProjectID, t.inst.Name}
+	if _, err := t.tx.Exec(ctx, closeCurrent, args...); err != nil {
+		return 0, fmt.Errorf("close versions of removed snapshots: %w", err)
+	}
+
+	tag, err := t.tx.Exec(ctx, remove, append(args, t.runIDArg())...)
+	if err != nil {
+		return 0, fmt.Errorf("mark snapshots removed: %w", err)
+	}
+
+	return int(tag.RowsAffected()), nil
+}
+
+// recordListing upserts the instance with last_listed_at = ObservedAt.
+// Its attributes (and updated_at) change only when they differ; attributes
+// the caller does not know (empty) keep their stored values.
+func (t *TargetTx) recordListing(ctx context.Context, p MergeParams) error {
+	const query = `INSERT INTO instances AS i (
+    project_id, name, family, state, mongodb_version, backup_enabled, raw,
+    first_seen_at, updated_at, last_listed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)
+ON CONFLICT (project_id, name) DO UPDATE SET
+    family = EXCLUDED.family,
+    state = COALESCE(EXCLUDED.state, i.state),
+    mongodb_version = COALESCE(EXCLUDED.mongodb_version, i.mongodb_version),
+    backup_enabled = COALESCE(EXCLUDED.backup_enabled, i.backup_enabled),
+    raw = COALESCE(EXCLUDED.raw, i.raw),
+    last_listed_at = EXCLUDED.last_listed_at,
+    updated_at = CASE
+        WHEN (i.family, i.state, i.mongodb_version, i.backup_enabled, i.raw)
+            IS DISTINCT FROM (EXCLUDED.family,
+                COALESCE(EXCLUDED.state, i.state),
+                COALESCE(EXCLUDED.mongodb_version, i.mongodb_version),
+                COALESCE(EXCLUDED.backup_enabled, i.backup_enabled),
+                COALESCE(EXCLUDED.raw, i.raw))
+        THEN EXCLUDED.updated_at
+        ELSE i.updated_at
+    END`
+
+	if _, err := t.tx.Exec(ctx, query, instanceArgs(t.inst, p.ObservedAt)...); err != nil {
+		return fmt.Errorf("record listing of instance: %w", err)
+	}
+
+	return nil
+}
+
+// runIDArg is the run id for snapshot_versions.run_id; 0 means none.
+func (t *TargetTx) runIDArg() *int64 {
+	if t.runID == 0 {
+		return nil
+	}
+
+	id := t.runID
+
+	return &id
+}

@@ -1,0 +1,298 @@
+package db
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+
+	"github.com/golang-migrate/migrate/v4"
+	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/migrations"
+	views "github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/sql"
+)
+
+// migrationsTable is golang-migrate's bookkeeping table, kept in the schema.
+const migrationsTable = "schema_migrations"
+
+// DirtyError reports a migration that failed part way: golang-migrate will
+// not run again until an operator repairs the schema and forces the version.
+type DirtyError struct {
+	Version uint
+}
+
+// Error names the version and the command that clears the state.
+func (e *DirtyError) Error() string {
+	return fmt.Sprintf(
+		"database schema is dirty at migration version %d (a migration failed part way): "+
+			"repair it by hand, then run `exporter migrate force %d`", e.Version, e.Version)
+}
+
+// Migrate creates the schema when missing, applies every pending migration and
+// then the reporting views. Any number of processes may call it at once:
+// golang-migrate serialises on an advisory lock, and schema creation and the
+// views take one of their own. A dirty database returns a *DirtyError.
+func (d *DB) Migrate(ctx context.Context) error {
+	if err := d.createSchema(ctx); err != nil {
+		return err
+	}
+
+	var changed bool
+	err := d.withMigrate(ctx, func(m *migrate.Migrate) error {
+		err := m.Up()
+		changed = err == nil
+		if errors.Is(err, migrate.ErrNoChange) {
+			return nil
+		}
+
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("migrate schema %s up: %w", d.schema, err)
+	}
+
+	return d.applyViews(ctx, changed)
+}
+
+// MigrateDown reverts the last n migrations. Views that depend on a dropped
+// table go with it; the next Migrate recreates them.
+func (d *DB) MigrateDown(ctx context.Context, n int) error {
+	if n <= 0 {
+		return fmt.Errorf("migrate down %d: the number of steps must be positive", n)
+	}
+
+	err := d.withMigrate(ctx, func(m *migrate.Migrate) error {
+		return m.Steps(-n)
+	})
+	if err != nil {
+		return fmt.Errorf("migrate schema %s down %d: %w", d.schema, n, err)
+	}
+
+	return nil
+}
+
+// MigrateVersion reports the applied migration version (0 when none) and
+// whether the last migration failed part way.
+func (d *DB) MigrateVersion(ctx context.Context) (version uint, dirty bool, err error) {
+	err = d.withMigrate(ctx, func(m *migrate.Migrate) error {
+		var verr error
+		version, dirty, verr = m.Version()
+		if errors.Is(verr, migrate.ErrNilVersion) {
+			return nil
+		}
+
+		return verr
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("read migration version of schema %s: %w", d.schema, err)
+	}
+
+	return version, dirty, nil
+}
+
+// MigrateForce records version v as applied and clean without running
+// anything: the way out of a dirty state once the schema has been repaired.
+// -1 means no migration applied.
+func (d *DB) MigrateForce(ctx context.Context, v int) error {
+	if err := d.createSchema(ctx); err != nil {
+		return err
+	}
+
+	err := d.withMigrate(ctx, func(m *migrate.Migrate) error {
+		return m.Force(v)
+	})
+	if err != nil {
+		return fmt.Errorf("force migration version %d in schema %s: %w", v, d.schema, err)
+	}
+
+	return nil
+}
+
+// withMigrate runs fn with a golang-migrate instance on the embedded files.
+// It uses its own connections without a statement timeout: waiting for
+// another process's migration, or a long index build, is legitimate there.
+// Cancelling ctx stops between migrations.
+func (d *DB) withMigrate(ctx context.Context, fn func(*migrate.Migrate) error) error {
+	cc := d.pool.Config().ConnConfig.Copy()
+	cc.RuntimeParams["statement_timeout"] = "0"
+
+	sqlDB := stdlib.OpenDB(*cc)
+	defer sqlDB.Close()
+
+	driver, err := pgxmigrate.WithInstance(sqlDB, &pgxmigrate.Config{
+		SchemaName:      d.schema,
+		MigrationsTable: migrationsTable,
+	})
+	if err != nil {
+		return fmt.Errorf("open migration driver: %w", err)
+	}
+
+	src, err := iofs.New(migrations.FS, ".")
+	if err != nil {
+		return fmt.Errorf("read embedded migrations: %w", err)
+	}
+
+	m, err := migrate.NewWithInstance("iofs", src, "pgx5", driver)
+	if err != nil {
+		return fmt.Errorf("prepare migrations: %w", err)
+	}
+	defer m.Close()
+
+	stop := context.AfterFunc(ctx, func() {
+		select {
+		case m.GracefulStop <- true:
+		default:
+		}
+	})
+	defer stop()
+
+	return dirtyError(fn(m))
+}
+
+// dirtyError turns golang-migrate's dirty state into a *DirtyError.
+func dirtyError(err error) error {
+	var de migrate.ErrDirty
+	if errors.As(err, &de) {
+		return &DirtyError{Version: uint(de.Version)}
+	}
+
+	return err
+}
+
+// createSchema creates the schema under a lock: concurrent CREATE SCHEMA IF
+// NOT EXISTS can otherwise fail on the catalog's unique index.
+func (d *DB) createSchema(ctx context.Context) error {
+	const query = `CREATE SCHEMA IF NOT EXISTS `
+
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if err := d.lockXact(ctx, tx, d.lockName(lockKindSchema, "")); err != nil {
+			return err
+		}
+
+		_, err := tx.Exec(ctx, query+quoteIdent(d.schema))
+
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create schema %s: %w", d.schema, err)
+	}
+
+	return nil
+}
+
+// applyViews runs every sql/*.sql file in name order, in one transaction,
+// under the schema lock. It skips the work when the files are those last
+// applied and no migration ran: replacing a view takes a lock that would
+// queue behind every report reading it.
+func (d *DB) applyViews(ctx context.Context, force bool) error {
+	const (
+		selectHash = `SELECT hash FROM schema_views`
+		upsertHash = `INSERT INTO schema_views (singleton, hash, applied_at) VALUES (true, $1, now())
+ON CONFLICT (singleton) DO UPDATE SET hash = EXCLUDED.hash, applied_at = EXCLUDED.applied_at`
+	)
+
+	files, hash, err := viewFiles()
+	if err != nil {
+		return err
+	}
+
+	err = pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if err := d.lockXact(ctx, tx, d.lockName(lockKindSchema, "")); err != nil {
+			return err
+		}
+
+		var applied string
+		err := tx.QueryRow(ctx, selectHash).Scan(&applied)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("read applied views hash: %w", err)
+		}
+
+		if applied == hash && !force {
+			return nil
+		}
+
+		for _, f := range files {
+			if _, err := tx.Exec(ctx, f.text); err != nil {
+				return fmt.Errorf("apply %s: %w", f.name, err)
+			}
+		}
+
+		_, err = tx.Exec(ctx, upsertHash, hash)
+
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("apply views in schema %s: %w", d.schema, err)
+	}
+
+	return nil
+}
+
+type viewFile struct {
+	name string
+	text string
+}
+
+// viewFiles reads the embedded view files in name order and hashes their
+// names and contents.
+func viewFiles() ([]viewFile, string, error) {
+	names, err := fs.Glob(views.FS, "*.sql")
+	if err != nil {
+		return nil, "", fmt.Errorf("list view files: %w", err)
+	}
+
+	sort.Strings(names)
+
+	h := sha256.New()
+	files := make([]viewFile, 0, len(names))
+	for _, name := range names {
+		b, err := fs.ReadFile(views.FS, name)
+		if err != nil {
+			return nil, "", fmt.Errorf("read view file %s: %w", name, err)
+		}
+
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
+		h.Write(b)
+		files = append(files, viewFile{name: name, text: string(b)})
+	}
+
+	return files, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// lockXact takes a transaction-level advisory lock. The wait is exempt from
+// the statement timeout (the holder may legitimately work for minutes) but
+// not from ctx; the session's timeout is restored for the rest of the
+// transaction.
+func (d *DB) lockXact(ctx context.Context, tx pgx.Tx, name string) error {
+	const (
+		current    = `SELECT current_setting('statement_timeout')`
+		setTimeout = `SELECT set_config('statement_timeout', $1, true)`
+		lock       = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
+	)
+
+	var timeout string
+	if err := tx.QueryRow(ctx, current).Scan(&timeout); err != nil {
+		return fmt.Errorf("read statement timeout: %w", err)
+	}
+
+	if _, err := tx.Exec(ctx, setTimeout, "0"); err != nil {
+		return fmt.Errorf("lift statement timeout: %w", err)
+	}
+
+	if _, err := tx.Exec(ctx, lock, name); err != nil {
+		return fmt.Errorf("wait for lock %s: %w", name, err)
+	}
+
+	if _, err := tx.Exec(ctx, setTimeout, timeout); err != nil {
+		return fmt.Errorf("restore statement timeout: %w", err)
+	}
+
+	return nil
+}

@@ -1,0 +1,126 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/db"
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/dbtest"
+)
+
+// latestVersion is the number of the newest file in migrations/.
+const latestVersion = 5
+
+func TestMigrateTwiceIsNoChange(t *testing.T) {
+	t.Parallel()
+
+	d := dbtest.New(t)
+	ctx := context.Background()
+	require.NoError(t, d.Migrate(ctx))
+	require.NoError(t, d.Migrate(ctx))
+
+	version, dirty, err := d.MigrateVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint(latestVersion), version)
+	require.False(t, dirty)
+}
+
+func TestMigrateDownUpForce(t *testing.T) {
+	t.Parallel()
+
+	d := dbtest.New(t)
+	ctx := context.Background()
+
+	require.NoError(t, d.MigrateDown(ctx, latestVersion-1))
+	version, _, err := d.MigrateVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint(1), version)
+	require.Equal(t, 0, count(t, d.Pool(), `SELECT count(*) FROM pg_class WHERE relname IN ('snapshots', 'snapshot_expiry')`),
+		"down drops the tables and the views on them")
+
+	require.NoError(t, d.Migrate(ctx))
+	require.Equal(t, 0, count(t, d.Pool(), `SELECT count(*) FROM snapshot_expiry`), "up restores the views")
+
+	require.NoError(t, d.MigrateForce(ctx, 3))
+	version, dirty, err := d.MigrateVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint(3), version)
+	require.False(t, dirty)
+
+	require.NoError(t, d.MigrateForce(ctx, latestVersion))
+	require.NoError(t, d.Migrate(ctx))
+	require.Error(t, d.MigrateDown(ctx, 0))
+}
+
+func TestMigrateFromEmptyIsSafeConcurrently(t *testing.T) {
+	t.Parallel()
+
+	url := dbtest.EmptyURL(t)
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			d, err := db.Open(ctx, db.Config{URL: url})
+			if err != nil {
+				errs <- err
+
+				return
+			}
+			defer d.Close()
+
+			errs <- d.Migrate(ctx)
+		})
+	}
+	wg.Wait()
+	close(errs)
+
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	d := dbtest.Open(t, url)
+	version, dirty, err := d.MigrateVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint(latestVersion), version)
+	require.False(t, dirty)
+	require.Equal(t, 0, count(t, d.Pool(), `SELECT count(*) FROM snapshot_expiry`))
+}
+
+func TestMigrateDirtyStateStops(t *testing.T) {
+	t.Parallel()
+
+	d := dbtest.New(t)
+	ctx := context.Background()
+	_, err := d.Pool().Exec(ctx, `UPDATE schema_migrations SET dirty = true`)
+	require.NoError(t, err)
+
+	err = d.Migrate(ctx)
+	var dirty *db.DirtyError
+	require.True(t, errors.As(err, &dirty), "got %v", err)
+	require.Equal(t, uint(latestVersion), dirty.Version)
+	require.Contains(t, err.Error(), "exporter migrate force 5")
+
+	require.NoError(t, d.MigrateForce(ctx, latestVersion))
+	require.NoError(t, d.Migrate(ctx))
+}
+
+func TestEverythingIsCommented(t *testing.T) {
+	t.Parallel()
+
+	d := dbtest.New(t)
+	const uncommented = `SELECT count(*)
+FROM pg_class AS c
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'v') AND c.relname <> 'schema_migrations'
+  AND (obj_description(c.oid, 'pg_class') IS NULL
+       OR (a.attnum IS NOT NULL AND col_description(c.oid, a.attnum) IS NULL))`
+
+	require.Equal(t, 0, count(t, d.Pool(), uncommented, db.DefaultSchema))
+}

@@ -1,0 +1,221 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlas"
+)
+
+// stageTable is the per-transaction temporary table pages are copied into.
+const stageTable = "snapshot_stage"
+
+// stageColumns are the columns Stage copies, in order.
+var stageColumns = []string{
+	"ord", "id", "project_id", "instance_name", "family", "status", "state",
+	"taken_at", "finished_at", "expires_at", "download_expires_at",
+	"frequency_type", "snapshot_type", "storage_size_bytes", "mongodb_version", "raw",
+}
+
+// TargetTx is one target's export: a single transaction that holds the
+// target's advisory lock, stages its listing and merges it. Nothing it does
+// is visible to others, or kept, until Commit.
+type TargetTx struct {
+	tx    pgx.Tx
+	runID int64
+	inst  atlas.Instance
+
+	staged int64 // rows staged so far: the next arrival order
+	merged bool
+	done   bool
+}
+
+// MergeParams are the inputs of Merge beyond the staged listing.
+type MergeParams struct {
+	// ObservedAt is when the listing was taken: the valid_from of new
+	// versions, valid_to of replaced ones, removed_at of removals and the
+	// instance's last_listed_at.
+	ObservedAt time.Time
+
+	// Removed are the removal candidates confirmed gone. Only those still
+	// live, of this instance, and not staged are marked removed.
+	Removed []string
+}
+
+// MergeResult counts what Merge did. Seen counts distinct staged ids;
+// Seen = Created + Updated + Unchanged.
+type MergeResult struct {
+	Seen      int
+	Created   int
+	Updated   int
+	Unchanged int
+	Removed   int
+}
+
+// BeginTarget opens the transaction for one instance's export. It waits,
+// for as long as ctx allows, while another session holds the instance's lock
+// (an overlapping run, another shard), then creates the staging table.
+// Snapshots are stored under inst's project and name, whatever the listing
+// says, since the listing was asked for that instance.
+func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) (*TargetTx, error) {
+	const createStage = `CREATE TEMP TABLE ` + stageTable + ` (
+    ord                 bigint      NOT NULL,
+    id                  text        NOT NULL,
+    project_id          text        NOT NULL,
+    instance_name       text        NOT NULL,
+    family              text        NOT NULL,
+    status              text,
+    state               text,
+    taken_at            timestamptz,
+    finished_at         timestamptz,
+    expires_at          timestamptz,
+    download_expires_at timestamptz,
+    frequency_type      text,
+    snapshot_type       text,
+    storage_size_bytes  bigint,
+    mongodb_version     text,
+    raw                 jsonb       NOT NULL
+) ON COMMIT DROP`
+
+	if inst.ProjectID == "" || inst.Name == "" {
+		return nil, fmt.Errorf("begin target: instance needs a project id and a name, got %q/%q", inst.ProjectID, inst.Name)
+	}
+
+	key := inst.ProjectID + "/" + inst.Name
+
+	tx, err := d.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin target %s: %w", key, err)
+	}
+
+	if err := d.lockXact(ctx, tx, d.lockName(lockKindTarget, key)); err != nil {
+		rollback(tx)
+
+		return nil, fmt.Errorf("begin target %s: %w", key, err)
+	}
+
+	if _, err := tx.Exec(ctx, createStage); err != nil {
+		rollback(tx)
+
+		return nil, fmt.Errorf("begin target %s: create staging table: %w", key, err)
+	}
+
+	return &TargetTx{tx: tx, runID: runID, inst: inst}, nil
+}
+
+// rollback ends a transaction that failed; a cancelled ctx must not leave it
+// open, and the error has already been reported.
+func rollback(tx pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	_ = tx.Rollback(ctx)
+}
+
+// Stage copies one page of snapshots into the staging table. Arrival order
+// is kept, so that an id listed twice resolves to its last appearance.
+func (t *TargetTx) Stage(ctx context.Context, snaps []atlas.Snapshot) error {
+	if t.merged || t.done {
+		return errors.New("stage snapshots: target transaction already merged or ended")
+	}
+
+	if len(snaps) == 0 {
+		return nil
+	}
+
+	first := t.staged
+	src := pgx.CopyFromSlice(len(snaps), func(i int) ([]any, error) {
+		return t.stageRow(first+int64(i), snaps[i]), nil
+	})
+
+	n, err := t.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stageTable}, stageColumns, src)
+	if err != nil {
+		return fmt.Errorf("stage %d snapshots of %s/%s: %w", len(snaps), t.inst.ProjectID, t.inst.Name, err)
+	}
+
+	t.staged += n
+
+	return nil
+}
+
+// stageRow maps a snapshot to stageColumns. Empty strings become null, and a
+// snapshot without raw JSON gets an empty object (raw is never null).
+func (t *TargetTx) stageRow(ord int64, s atlas.Snapshot) []any {
+	family := s.Family
+	if family == "" {
+		family = t.inst.Family
+	}
+
+	raw := "{}"
+	if len(s.Raw) > 0 {
+		raw = string(s.Raw)
+	}
+
+	return []any{
+		ord, s.ID, t.inst.ProjectID, t.inst.Name, string(family),
+		nullString(s.Status), nullString(string(s.State)),
+		s.TakenAt, s.FinishedAt, s.ExpiresAt, s.DownloadExpiresAt,
+		nullString(s.FrequencyType), nullString(s.SnapshotType), s.StorageSizeBytes,
+		nullString(s.MongoDBVersion), raw,
+	}
+}
+
+// RemovalCandidates lists the instance's live snapshots of its own family
+// that the staged listing does not contain, in id order. Offset paging can
+// skip an item, so each must be confirmed gone before it is passed to Merge
+// as removed. Snapshots of the other family (a Serverless instance migrated
+// to Flex keeps its name) are never candidates: a listing of one family says
+// nothing about the other.
+func (t *TargetTx) RemovalCandidates(ctx context.Context) ([]string, error) {
+	const query = `SELECT s.id
+FROM snapshots AS s
+WHERE s.project_id = $1 AND s.instance_name = $2 AND s.family = $3 AND s.removed_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM pg_temp.` + stageTable + ` AS g WHERE g.id = s.id)
+ORDER BY s.id`
+
+	rows, err := t.tx.Query(ctx, query, t.inst.ProjectID, t.inst.Name, string(t.inst.Family))
+	if err != nil {
+		return nil, fmt.Errorf("list removal candidates of %s/%s: %w", t.inst.ProjectID, t.inst.Name, err)
+	}
+
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list removal candidates of %s/%s: %w", t.inst.ProjectID, t.inst.Name, err)
+	}
+
+	return ids, nil
+}
+
+// Commit makes the target's merge durable and releases its lock.
+func (t *TargetTx) Commit(ctx context.Context) error {
+	if t.done {
+		return errors.New("commit target: transaction already ended")
+	}
+
+	t.done = true
+	if err := t.tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit target %s/%s: %w", t.inst.ProjectID, t.inst.Name, err)
+	}
+
+	return nil
+}
+
+// Rollback discards everything the transaction did and releases the lock.
+// After Commit, or a second time, it does nothing, so it can be deferred.
+func (t *TargetTx) Rollback(ctx context.Context) error {
+	if t.done {
+		return nil
+	}
+
+	t.done = true
+	err := t.tx.Rollback(ctx)
+	if err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		return fmt.Errorf("roll back target %s/%s: %w", t.inst.ProjectID, t.inst.Name, err)
+	}
+
+	return nil
+}

@@ -1,0 +1,77 @@
+package export
+
+import (
+	"context"
+	"sync"
+
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlas"
+)
+
+// resolve turns the configured targets into this shard's instances. A target
+// that cannot be resolved becomes a failed TargetResult; an instance named by
+// several targets is exported once.
+func (e *Exporter) resolve(ctx context.Context, runID int64, p Params) ([]atlas.Instance, []TargetResult) {
+	found := make([][]atlas.Instance, len(p.Targets))
+	failed := make([]*TargetResult, len(p.Targets))
+
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(p.Concurrency, 1))
+	for i, t := range p.Targets {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+
+			found[i], failed[i] = e.resolveOne(ctx, runID, t)
+		})
+	}
+	wg.Wait()
+
+	return e.collect(ctx, found, failed, p.Owns)
+}
+
+func (e *Exporter) resolveOne(ctx context.Context, runID int64, t atlas.Target) ([]atlas.Instance, *TargetResult) {
+	start := e.now()
+
+	instances, stats, err := e.client.Resolve(ctx, t)
+	if err == nil {
+		return instances, nil
+	}
+
+	r := &TargetResult{Key: t.String(), Instance: atlas.Instance{ProjectID: t.ProjectID, Name: t.Name, Family: t.Family}, Err: err}
+	addFetch(&r.Counts, stats)
+	r.Duration = e.now().Sub(start)
+	e.record(runID, *r, start)
+	e.logTarget(*r)
+
+	return nil, r
+}
+
+// collect deduplicates, applies the shard and stores what discovery saw.
+func (e *Exporter) collect(ctx context.Context, found [][]atlas.Instance, failed []*TargetResult, owns func(string) bool) ([]atlas.Instance, []TargetResult) {
+	var instances []atlas.Instance
+	seen := map[string]bool{}
+	for _, list := range found {
+		for _, inst := range list {
+			k := key(inst)
+			if seen[k] || (owns != nil && !owns(k)) {
+				continue
+			}
+
+			seen[k] = true
+			instances = append(instances, inst)
+		}
+	}
+
+	var failures []TargetResult
+	for _, f := range failed {
+		if f != nil {
+			failures = append(failures, *f)
+		}
+	}
+
+	if err := e.db.UpsertInstances(ctx, instances, e.now()); err != nil {
+		e.log.Error("store discovered instances", "err", err)
+	}
+
+	return instances, failures
+}

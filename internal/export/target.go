@@ -1,0 +1,168 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlas"
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/db"
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/fetch"
+)
+
+// relistThreshold is the number of removal candidates above which a second
+// listing confirms them, rather than one GET per candidate.
+const relistThreshold = 20
+
+// exportInstance lists, stages and merges one instance in one transaction,
+// and records the outcome whatever it is.
+func (e *Exporter) exportInstance(ctx context.Context, runID int64, inst atlas.Instance) TargetResult {
+	start := e.now()
+	r := TargetResult{Key: key(inst), Instance: inst}
+
+	r.Counts, r.Err = e.transfer(ctx, runID, inst)
+	r.Duration = e.now().Sub(start)
+	e.record(runID, r, start)
+	e.logTarget(r)
+
+	return r
+}
+
+// transfer is the body of exportInstance: nothing is committed unless every
+// step succeeds.
+func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instance) (db.Counts, error) {
+	var c db.Counts
+
+	tx, err := e.db.BeginTarget(ctx, runID, inst)
+	if err != nil {
+		return c, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+
+	stats, err := e.client.ListSnapshots(ctx, inst, func(p fetch.Page) error {
+		return tx.Stage(ctx, p.Snapshots)
+	})
+	addFetch(&c, stats)
+	if err != nil {
+		return c, err
+	}
+
+	removed, err := e.confirmRemovals(ctx, tx, inst, &c)
+	if err != nil {
+		return c, err
+	}
+
+	m, err := tx.Merge(ctx, db.MergeParams{ObservedAt: e.now(), Removed: removed})
+	if err != nil {
+		return c, err
+	}
+
+	c.Seen, c.Created, c.Updated, c.Unchanged, c.Removed = m.Seen, m.Created, m.Updated, m.Unchanged, m.Removed
+
+	return c, tx.Commit(ctx)
+}
+
+// confirmRemovals tells a real removal from a snapshot that offset paging
+// skipped. Live snapshots missing from the listing are asked for one by one
+// (a 404 confirms the removal; an answer stages the snapshot); when there
+// are many, a second listing is staged instead and only what both listings
+// lack counts as removed.
+func (e *Exporter) confirmRemovals(ctx context.Context, tx *db.TargetTx, inst atlas.Instance, c *db.Counts) ([]string, error) {
+	candidates, err := tx.RemovalCandidates(ctx)
+	if err != nil || len(candidates) == 0 {
+		return nil, err
+	}
+
+	if len(candidates) > relistThreshold {
+		return e.relist(ctx, tx, inst, c)
+	}
+
+	var removed []string
+	for _, id := range candidates {
+		gone, err := e.confirmOne(ctx, tx, inst, id, c)
+		if err != nil {
+			return nil, err
+		}
+
+		if gone {
+			removed = append(removed, id)
+		}
+	}
+
+	return removed, nil
+}
+
+func (e *Exporter) confirmOne(ctx context.Context, tx *db.TargetTx, inst atlas.Instance, id string, c *db.Counts) (bool, error) {
+	snap, stats, err := e.client.GetSnapshot(ctx, inst, id)
+	addFetch(c, stats)
+
+	switch {
+	case fetch.IsNotFound(err):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("confirm removal of snapshot %s: %w", id, err)
+	}
+
+	return false, tx.Stage(ctx, []atlas.Snapshot{snap})
+}
+
+func (e *Exporter) relist(ctx context.Context, tx *db.TargetTx, inst atlas.Instance, c *db.Counts) ([]string, error) {
+	stats, err := e.client.ListSnapshots(ctx, inst, func(p fetch.Page) error {
+		return tx.Stage(ctx, p.Snapshots)
+	})
+	addFetch(c, stats)
+	if err != nil {
+		return nil, fmt.Errorf("second listing to confirm removals: %w", err)
+	}
+
+	return tx.RemovalCandidates(ctx)
+}
+
+// record writes the target's row of export_run_targets. It runs on a
+// context of its own so that a cancelled target is still recorded.
+func (e *Exporter) record(runID int64, r TargetResult, start time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	code, detail := classify(r.Err)
+	status := db.StatusSucceeded
+	if r.Err != nil {
+		status = db.StatusFailed
+		if code == codeInterrupted {
+			status = db.StatusInterrupted
+		}
+	}
+
+	err := e.db.RecordTarget(ctx, runID, db.TargetResult{
+		Target:       r.Key,
+		ProjectID:    r.Instance.ProjectID,
+		InstanceName: r.Instance.Name,
+		Family:       r.Instance.Family,
+		Status:       status,
+		Counts:       r.Counts,
+		ErrorCode:    code,
+		ErrorDetail:  detail,
+		StartedAt:    start,
+		FinishedAt:   e.now(),
+	})
+	if err != nil {
+		e.log.Error("record target outcome", "target", r.Key, "err", err)
+	}
+}
+
+func (e *Exporter) logTarget(r TargetResult) {
+	attrs := []any{
+		"project_id", r.Instance.ProjectID, "instance", r.Instance.Name, "family", r.Instance.Family,
+		"pages", r.Counts.Pages, "requests", r.Counts.Requests, "retries", r.Counts.Retries,
+		"seen", r.Counts.Seen, "created", r.Counts.Created, "updated", r.Counts.Updated,
+		"removed", r.Counts.Removed, "duration", r.Duration.Round(time.Millisecond),
+	}
+	if r.Err != nil {
+		code, _ := classify(r.Err)
+		e.log.Error("target failed", append(attrs, "error_code", code, "err", r.Err)...)
+
+		return
+	}
+
+	e.log.Info("target exported", attrs...)
+}

@@ -1,0 +1,242 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/mongodb-forks/digest"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// tokenPath is where Atlas exchanges service account credentials for a
+// bearer token.
+const tokenPath = "/api/oauth/token"
+
+// tokenEarlyExpiry is at most how long before its stated expiry a token is
+// replaced, so a request never leaves with a token that expires on the way.
+const tokenEarlyExpiry = time.Minute
+
+// TokenError is a refused OAuth token request. It keeps the status and the
+// OAuth error code only: the token endpoint's body and the credentials never
+// reach an error message.
+type TokenError struct {
+	Status int
+	Code   string
+}
+
+// Error names the status and the OAuth error code.
+func (e *TokenError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("fetch oauth token: status %d", e.Status)
+	}
+
+	return fmt.Sprintf("fetch oauth token: status %d %s", e.Status, e.Code)
+}
+
+// authTransport wraps base with the configured credentials: a service
+// account's bearer token, an API key's digest answer, or nothing.
+func authTransport(cfg Config, base http.RoundTripper, log *slog.Logger) http.RoundTripper {
+	switch {
+	case cfg.ClientID != "" && cfg.ClientSecret != "":
+		return &bearerTransport{tokens: newTokenCache(cfg, base), base: base, log: log}
+	case cfg.PublicKey != "" && cfg.PrivateKey != "":
+		return digest.NewTransportWithHTTPRoundTripper(cfg.PublicKey, cfg.PrivateKey, base)
+	default:
+		return base
+	}
+}
+
+// tokenCache is the one token of a Client: every goroutine gets the same
+// token until shortly before it expires, and only one of them fetches a new
+// one (the token endpoint is rate limited to a few requests a minute).
+type tokenCache struct {
+	conf *clientcredentials.Config
+	http *http.Client
+	now  func() time.Time
+
+	mu      sync.Mutex
+	tok     *oauth2.Token
+	renewAt time.Time
+}
+
+// newTokenCache prepares, without fetching, the token source of a Client.
+func newTokenCache(cfg Config, base http.RoundTripper) *tokenCache {
+	return &tokenCache{
+		conf: &clientcredentials.Config{
+			ClientID:     cfg.ClientID,
+			ClientSecret: cfg.ClientSecret,
+			TokenURL:     cfg.BaseURL + tokenPath,
+			AuthStyle:    oauth2.AuthStyleInHeader,
+		},
+		http: &http.Client{
+			Transport:     base,
+			Timeout:       cfg.RequestTimeout,
+			CheckRedirect: refuseCrossHost,
+		},
+		now: time.Now,
+	}
+}
+
+// token returns the cached token, fetching one when there is none or it is
+// close to expiry.
+func (c *tokenCache) token(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if c.tok != nil && c.now().Before(c.renewAt) {
+		return c.tok.AccessToken, nil
+	}
+
+	tok, err := c.fetch(ctx)
+	if err != nil {
+		return "", err
+	}
+
+	c.tok = tok
+	c.renewAt = renewTime(c.now(), tok.Expiry)
+
+	return tok.AccessToken, nil
+}
+
+// renewTime is when a token fetched at now and expiring at expiry should be
+// replaced: a quarter of its life early, but at most tokenEarlyExpiry early.
+// A token without an expiry is kept for an hour.
+func renewTime(now, expiry time.Time) time.Time {
+	if expiry.IsZero() {
+		return now.Add(time.Hour)
+	}
+
+	early := min(expiry.Sub(now)/4, tokenEarlyExpiry)
+
+	return expiry.Add(-early)
+}
+
+// invalidate drops tok if it is still the cached one, so the next request
+// fetches a fresh token (Atlas refused it: revoked, or expired early).
+func (c *tokenCache) invalidate(tok string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if c.tok != nil && c.tok.AccessToken == tok {
+		c.tok = nil
+	}
+}
+
+// fetch asks the token endpoint for a new token and strips any refusal down
+// to a TokenError.
+func (c *tokenCache) fetch(ctx context.Context) (*oauth2.Token, error) {
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.http)
+
+	tok, err := c.conf.Token(ctx)
+	if err == nil {
+		return tok, nil
+	}
+
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+
+		return nil, &TokenError{Status: status, Code: re.ErrorCode}
+	}
+
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+
+	return nil, fmt.Errorf("fetch oauth token: %w", err)
+}
+
+// bearerTransport sends every request with the Client's bearer token. When
+// Atlas answers 401, the token is dropped and the request sent once more
+// with a fresh one.
+type bearerTransport struct {
+	tokens *tokenCache
+	base   http.RoundTripper
+	log    *slog.Logger
+}
+
+// RoundTrip sends req with the current token, renewing it once on a 401.
+func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, tok, err := t.send(req)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || req.Body != nil {
+		return resp, err
+	}
+
+	t.log.InfoContext(req.Context(), "atlas refused the access token, fetching a new one", "path", req.URL.Path)
+	t.tokens.invalidate(tok)
+	drain(resp)
+
+	resp, _, err = t.send(req)
+
+	return resp, err
+}
+
+// send sends a copy of req with the cached token and says which token.
+func (t *bearerTransport) send(req *http.Request) (*http.Response, string, error) {
+	tok, err := t.tokens.token(req.Context())
+	if err != nil {
+		return nil, "", err
+	}
+
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", "Bearer "+tok)
+
+	resp, err := t.base.RoundTrip(r)
+
+	return resp, tok, err
+}
+
+// drain reads a little of a discarded answer and closes it, so the
+// connection can be reused.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+}
+
+// refuseCrossHost is the http.Client redirect policy: a redirect may stay on
+// the same scheme and host, and nothing else, because the auth transports
+// would attach credentials to whatever host the redirect names.
+func refuseCrossHost(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+
+	first := via[0].URL
+	if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+		return fmt.Errorf("%w: %s to %s://%s", errRedirectRefused, first.Host, req.URL.Scheme, req.URL.Host)
+	}
+
+	return nil
+}
+
+// userAgentTransport sets the User-Agent on every request it passes on.
+type userAgentTransport struct {
+	base http.RoundTripper
+	ua   string
+}
+
+// RoundTrip sets the User-Agent on a copy of req and sends it.
+func (t *userAgentTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	r.Header.Set("User-Agent", t.ua)
+
+	return t.base.RoundTrip(r)
+}
+
+// userAgent wraps base so every request, token requests included, names the
+// exporter.
+func userAgent(base http.RoundTripper, ua string) http.RoundTripper {
+	return &userAgentTransport{base: base, ua: ua}
+}

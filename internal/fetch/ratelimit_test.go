@@ -1,0 +1,65 @@
+package fetch
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlas"
+)
+
+func TestLimitersArePerProject(t *testing.T) {
+	t.Parallel()
+
+	l := newLimiters(1, 1)
+	ctx := t.Context()
+
+	waited, err := l.wait(ctx, testProject)
+	require.NoError(t, err)
+	require.Zero(t, waited)
+
+	waited, err = l.wait(ctx, otherProject)
+	require.NoError(t, err)
+	require.Zero(t, waited, "a second project has its own bucket")
+
+	require.Same(t, l.get(testProject), l.get(testProject))
+	require.Greater(t, l.get(testProject).Reserve().Delay(), 50*time.Second, "the first project's bucket is empty")
+
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+
+	_, err = l.wait(short, otherProject)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestRateLimitPacesRequests(t *testing.T) {
+	t.Parallel()
+
+	h := &pagedHandler{}
+	for i := range 10 {
+		h.items = append(h.items, flexSnap(i))
+	}
+
+	// 1200 a minute is one request every 50ms; with a burst of 1 the
+	// eleven pages need at least ten intervals.
+	c, _ := newTestClient(t, h, func(cfg *Config) {
+		cfg.PageSize = 1
+		cfg.RateLimit = 1200
+		cfg.RateBurst = 1
+	})
+
+	start := time.Now()
+	_, stats, err := collect(t.Context(), c, flexInstance("prod"))
+	require.NoError(t, err)
+	require.Equal(t, 11, stats.Requests)
+	require.GreaterOrEqual(t, time.Since(start), 450*time.Millisecond)
+	require.Equal(t, 10, stats.RateLimitWaits)
+	require.Greater(t, stats.RateLimitWait, 400*time.Millisecond)
+
+	other := atlas.Instance{ProjectID: otherProject, Name: "prod", Family: atlas.Flex}
+	_, stats, err = collect(t.Context(), c, other)
+	require.NoError(t, err)
+	require.Equal(t, 10, stats.RateLimitWaits, "the other project's first request does not wait")
+}
