@@ -102,6 +102,7 @@ func newClient(cfg config.Config, logger *slog.Logger) (*fetch.Client, error) {
 		RequestTimeout: cfg.RequestTimeout,
 		MaxRetries:     cfg.MaxRetries,
 		RateLimit:      cfg.RateLimit,
+		RateBurst:      rateBurst(cfg.RateLimit),
 		Logger:         logger,
 		UserAgent:      "atlas-snapshot-exporter/" + version,
 	}
@@ -117,6 +118,12 @@ func newClient(cfg config.Config, logger *slog.Logger) (*fetch.Client, error) {
 	}
 
 	return client, nil
+}
+
+// rateBurst lets a run start with a tenth of a minute's requests at once,
+// well inside Atlas's own bucket (1,200 requests of capacity per project).
+func rateBurst(perMinute int) int {
+	return max(5, perMinute/10)
 }
 
 // logStart writes the start line: version and the effective configuration,

@@ -10,6 +10,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,7 +90,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		schema: schema,
 		runs:   make(map[int64]*pgxpool.Conn),
 		host:   pcfg.ConnConfig.Host,
-		name:   pcfg.ConnConfig.Database,
+		name:   cmp.Or(pcfg.ConnConfig.Database, pcfg.ConnConfig.User),
 	}
 
 	return d, nil

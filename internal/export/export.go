@@ -33,9 +33,10 @@ type Params struct {
 
 // Result summarises one pass.
 type Result struct {
-	RunID    int64
-	Status   db.Status
-	Targets  []TargetResult
+	RunID   int64
+	Status  db.Status
+	Targets []TargetResult
+	// Totals add up the targets' counts and discovery's requests.
 	Totals   db.Counts
 	Duration time.Duration
 }
@@ -109,11 +110,12 @@ func (e *Exporter) Run(ctx context.Context, p Params) (Result, error) {
 	}
 
 	res := Result{RunID: runID}
-	instances, failed := e.resolve(ctx, runID, p)
+	instances, failed, discovery := e.resolve(ctx, runID, p)
 	res.Targets = append(res.Targets, failed...)
 	res.Targets = append(res.Targets, e.exportAll(ctx, runID, instances, p.Concurrency)...)
 	res.Duration = e.now().Sub(start)
 	res.Status = runStatus(ctx, res)
+	res.Totals = discovery
 	for _, t := range res.Targets {
 		addCounts(&res.Totals, t.Counts)
 	}
@@ -146,7 +148,7 @@ func (e *Exporter) finish(res Result) error {
 		"targets", len(res.Targets), "failed", res.Failed(),
 		"pages", res.Totals.Pages, "requests", res.Totals.Requests, "retries", res.Totals.Retries,
 		"seen", res.Totals.Seen, "created", res.Totals.Created, "updated", res.Totals.Updated,
-		"removed", res.Totals.Removed, "duration", res.Duration.Round(time.Millisecond))
+		"removed", res.Totals.Removed, "duration", res.Duration.Seconds())
 
 	return err
 }

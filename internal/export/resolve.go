@@ -5,14 +5,17 @@ import (
 	"sync"
 
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlas"
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/db"
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/fetch"
 )
 
 // resolve turns the configured targets into this shard's instances. A target
 // that cannot be resolved becomes a failed TargetResult; an instance named by
-// several targets is exported once.
-func (e *Exporter) resolve(ctx context.Context, runID int64, p Params) ([]atlas.Instance, []TargetResult) {
+// several targets is exported once. The counts are discovery's requests.
+func (e *Exporter) resolve(ctx context.Context, runID int64, p Params) ([]atlas.Instance, []TargetResult, db.Counts) {
 	found := make([][]atlas.Instance, len(p.Targets))
 	failed := make([]*TargetResult, len(p.Targets))
+	stats := make([]fetch.ListStats, len(p.Targets))
 
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, max(p.Concurrency, 1))
@@ -21,20 +24,29 @@ func (e *Exporter) resolve(ctx context.Context, runID int64, p Params) ([]atlas.
 			sem <- struct{}{}
 			defer func() { <-sem }()
 
-			found[i], failed[i] = e.resolveOne(ctx, runID, t)
+			found[i], failed[i], stats[i] = e.resolveOne(ctx, runID, t)
 		})
 	}
 	wg.Wait()
 
-	return e.collect(ctx, found, failed, p.Owns)
+	var discovery db.Counts
+	for i, st := range stats {
+		if failed[i] == nil {
+			addFetch(&discovery, st)
+		}
+	}
+
+	instances, failures := e.collect(ctx, found, failed, p.Owns)
+
+	return instances, failures, discovery
 }
 
-func (e *Exporter) resolveOne(ctx context.Context, runID int64, t atlas.Target) ([]atlas.Instance, *TargetResult) {
+func (e *Exporter) resolveOne(ctx context.Context, runID int64, t atlas.Target) ([]atlas.Instance, *TargetResult, fetch.ListStats) {
 	start := e.now()
 
 	instances, stats, err := e.client.Resolve(ctx, t)
 	if err == nil {
-		return instances, nil
+		return instances, nil, stats
 	}
 
 	r := &TargetResult{Key: t.String(), Instance: atlas.Instance{ProjectID: t.ProjectID, Name: t.Name, Family: t.Family}, Err: err}
@@ -43,7 +55,7 @@ func (e *Exporter) resolveOne(ctx context.Context, runID int64, t atlas.Target) 
 	e.record(runID, *r, start)
 	e.logTarget(*r)
 
-	return nil, r
+	return nil, r, stats
 }
 
 // collect deduplicates, applies the shard and stores what discovery saw.

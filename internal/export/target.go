@@ -155,7 +155,7 @@ func (e *Exporter) logTarget(r TargetResult) {
 		"project_id", r.Instance.ProjectID, "instance", r.Instance.Name, "family", r.Instance.Family,
 		"pages", r.Counts.Pages, "requests", r.Counts.Requests, "retries", r.Counts.Retries,
 		"seen", r.Counts.Seen, "created", r.Counts.Created, "updated", r.Counts.Updated,
-		"removed", r.Counts.Removed, "duration", r.Duration.Round(time.Millisecond),
+		"removed", r.Counts.Removed, "duration", r.Duration.Seconds(),
 	}
 	if r.Err != nil {
 		code, _ := classify(r.Err)
