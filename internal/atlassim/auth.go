@@ -38,6 +38,7 @@ type authenticator struct {
 
 	mu     sync.RWMutex
 	tokens map[string]time.Time // access token to expiry
+	issued []string             // every access token ever issued, for leak checks
 }
 
 func newAuthenticator(cfg Config, now func() time.Time) *authenticator {
@@ -200,6 +201,7 @@ func (a *authenticator) issue() string {
 		}
 	}
 	a.tokens[token] = now.Add(a.cfg.TokenTTL)
+	a.issued = append(a.issued, token)
 
 	return token
 }
@@ -289,6 +291,16 @@ func (s *Server) oauthRequest(w http.ResponseWriter, r *http.Request) bool {
 func writeOAuthError(w http.ResponseWriter, status int, code string) {
 	body := []byte(`{"error":` + strconv.Quote(code) + `}`)
 	writeBody(w, status, "application/json", body)
+}
+
+// IssuedTokens returns every access token the server has issued, expired and
+// revoked ones included, oldest first, so tests can check that none of them
+// leaked into logs or output.
+func (s *Server) IssuedTokens() []string {
+	s.auth.mu.RLock()
+	defer s.auth.mu.RUnlock()
+
+	return append([]string(nil), s.auth.issued...)
 }
 
 // TokenRequests counts calls to the token endpoint, successful or not.

@@ -40,6 +40,9 @@ type Config struct {
 	ShardCount       int           `envconfig:"EXPORTER_SHARD_COUNT"`
 	JobIndex         string        `envconfig:"JOB_COMPLETION_INDEX"`
 	ListenAddr       string        `envconfig:"EXPORTER_LISTEN_ADDR" default:":9090"`
+	RunOnStart       bool          `envconfig:"EXPORTER_RUN_ON_START" default:"true"`
+	ShutdownTimeout  time.Duration `envconfig:"EXPORTER_SHUTDOWN_TIMEOUT" default:"25s"`
+	PushgatewayURL   string        `envconfig:"EXPORTER_PUSHGATEWAY_URL"`
 	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat        string        `envconfig:"LOG_FORMAT"`
 

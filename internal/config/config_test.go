@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -46,6 +47,41 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, "atlas_backup", c.Schema)
 	require.Equal(t, Shard{Index: 0, Count: 1}, c.Shard)
 	require.Equal(t, "@hourly", c.Schedule)
+	require.True(t, c.RunOnStart)
+	require.Equal(t, 25*time.Second, c.ShutdownTimeout)
+	require.Empty(t, c.PushgatewayURL)
+}
+
+func TestLoadProductionSettings(t *testing.T) {
+	clearEnv(t)
+	setEnv(t, map[string]string{
+		"EXPORTER_RUN_ON_START":     "false",
+		"EXPORTER_SHUTDOWN_TIMEOUT": "10s",
+		"EXPORTER_PUSHGATEWAY_URL":  "http://pushgateway.monitoring:9091",
+		"EXPORTER_SCHEDULE":         "CRON_TZ=Europe/Paris 15 */2 * * *",
+	})
+
+	c, err := Load()
+	require.NoError(t, err)
+	require.False(t, c.RunOnStart)
+	require.Equal(t, 10*time.Second, c.ShutdownTimeout)
+	require.Equal(t, "http://pushgateway.monitoring:9091", c.PushgatewayURL)
+}
+
+func TestPushgatewayPasswordMasked(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("EXPORTER_PUSHGATEWAY_URL", "https://push:hunter2@pg.example")
+
+	for _, v := range Vars {
+		if v.Name == "EXPORTER_PUSHGATEWAY_URL" {
+			require.NotContains(t, v.Current(), "hunter2")
+		}
+	}
+
+	t.Setenv("EXPORTER_PUSHGATEWAY_URL", "ftp://push:hunter2@pg.example")
+	_, err := Load()
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "hunter2")
 }
 
 func TestLoadRejectsBadValues(t *testing.T) {
@@ -66,6 +102,10 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"bad shard", map[string]string{"EXPORTER_SHARD": "3/3"}, "EXPORTER_SHARD"},
 		{"job index without count", map[string]string{"JOB_COMPLETION_INDEX": "1"}, "EXPORTER_SHARD_COUNT"},
 		{"job index out of range", map[string]string{"JOB_COMPLETION_INDEX": "4", "EXPORTER_SHARD_COUNT": "4"}, "JOB_COMPLETION_INDEX"},
+		{"run on start not a bool", map[string]string{"EXPORTER_RUN_ON_START": "sometimes"}, "EXPORTER_RUN_ON_START"},
+		{"shutdown timeout zero", map[string]string{"EXPORTER_SHUTDOWN_TIMEOUT": "0s"}, "EXPORTER_SHUTDOWN_TIMEOUT"},
+		{"shutdown timeout not a duration", map[string]string{"EXPORTER_SHUTDOWN_TIMEOUT": "25"}, "EXPORTER_SHUTDOWN_TIMEOUT"},
+		{"pushgateway not a url", map[string]string{"EXPORTER_PUSHGATEWAY_URL": "pushgateway:9091"}, "EXPORTER_PUSHGATEWAY_URL"},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
 		{"base url plain http to a remote host", map[string]string{"MONGODB_ATLAS_BASE_URL": "http://cloud.mongodb.com"}, "MONGODB_ATLAS_BASE_URL"},

@@ -25,6 +25,7 @@ func (c *Config) validate() error {
 		c.validateNumbers,
 		c.validateSchema,
 		c.parseShard,
+		c.validatePushgateway,
 		c.validateLogging,
 	}
 	for _, step := range steps {
@@ -142,6 +143,7 @@ func (c *Config) validateNumbers() error {
 		{"EXPORTER_REQUEST_TIMEOUT", c.RequestTimeout, c.RequestTimeout > 0},
 		{"EXPORTER_RUN_TIMEOUT", c.RunTimeout, c.RunTimeout > 0},
 		{"EXPORTER_STATEMENT_TIMEOUT", c.StatementTimeout, c.StatementTimeout > 0},
+		{"EXPORTER_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, c.ShutdownTimeout > 0},
 	}
 	for _, d := range durations {
 		if !d.ok {
@@ -190,6 +192,30 @@ func (c *Config) parseJobIndex() error {
 	c.Shard = Shard{Index: i, Count: c.ShardCount}
 
 	return nil
+}
+
+// validatePushgateway accepts an absolute http(s) URL; a path is allowed,
+// since a Pushgateway may sit behind a prefix.
+func (c *Config) validatePushgateway() error {
+	if c.PushgatewayURL == "" {
+		return nil
+	}
+
+	u, err := url.Parse(c.PushgatewayURL)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" {
+		return &Error{Var: "EXPORTER_PUSHGATEWAY_URL", Value: redactURL(c.PushgatewayURL), Reason: "not an absolute http(s) URL such as http://pushgateway:9091"}
+	}
+
+	return nil
+}
+
+// redactURL hides a password in a URL's user info, if it parses at all.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+
+	return "(unparsable)"
 }
 
 func (c *Config) validateLogging() error {

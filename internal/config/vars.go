@@ -37,6 +37,9 @@ var Vars = []Var{
 	{"EXPORTER_SHARD_COUNT", "", "with JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs): the number of shards", false},
 	{"JOB_COMPLETION_INDEX", "", "set by Kubernetes Indexed Jobs; overrides EXPORTER_SHARD's index", false},
 	{"EXPORTER_LISTEN_ADDR", ":9090", "serve only: address of /healthz, /readyz and /metrics", false},
+	{"EXPORTER_RUN_ON_START", "true", "serve only: run a pass at start, before the first tick", false},
+	{"EXPORTER_SHUTDOWN_TIMEOUT", "25s", "after SIGTERM or SIGINT, the most the process waits for the pass to stop before it exits", false},
+	{"EXPORTER_PUSHGATEWAY_URL", "", "run only: Prometheus Pushgateway that receives the run's metrics at the end", false},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
 	{"LOG_FORMAT", "json (text on a terminal)", "json or text", false},
 }
@@ -53,7 +56,7 @@ func (v Var) Current() string {
 		return "(from file " + file + ")"
 	case !ok:
 		return ""
-	case v.Name == "DATABASE_URL":
+	case v.Name == "DATABASE_URL", v.Name == "EXPORTER_PUSHGATEWAY_URL":
 		return MaskDatabaseURL(value)
 	case v.Secret:
 		return "(set)"

@@ -47,6 +47,13 @@ var server struct {
 // Main runs the tests and then stops the throwaway cluster, if one was
 // started. Use it as the body of TestMain.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main without the exit: it runs the tests, stops the throwaway
+// cluster and returns m.Run's code, for a TestMain with work of its own
+// after the tests.
+func Run(m *testing.M) int {
 	code := m.Run()
 
 	if server.cluster != nil {
@@ -55,7 +62,7 @@ func Main(m *testing.M) {
 		}
 	}
 
-	os.Exit(code)
+	return code
 }
 
 // URL returns the URL of the server the tests use (its maintenance

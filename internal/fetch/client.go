@@ -84,6 +84,15 @@ type Config struct {
 	// Transport is the base round tripper under the auth layer; nil means a
 	// clone of http.DefaultTransport. Tests use it to reach fakes.
 	Transport http.RoundTripper
+
+	// OnResponse, OnRetry and OnRateLimitWait, when set, hear about every
+	// API answer (status 0 when none came), every retry and every wait for
+	// the rate limiter: the feed of the exporter's metrics. family is
+	// "flex" or "serverless". They are called from many goroutines and
+	// must return quickly.
+	OnResponse      func(family string, status int)
+	OnRetry         func(family string)
+	OnRateLimitWait func(d time.Duration)
 }
 
 // String renders the config with its secrets masked, so printing it is

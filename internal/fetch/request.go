@@ -81,6 +81,7 @@ func (c *Client) get(ctx context.Context, r request, stats *ListStats, decode fu
 		c.log.WarnContext(ctx, "retrying atlas request",
 			"attempt", attempt+1, "status", out.status, "wait", wait, "path", r.path, "err", out.err)
 		stats.Retries++
+		c.observeRetry(r.ep)
 
 		if err := c.sleep(ctx, wait); err != nil {
 			return fmt.Errorf("wait to retry after %w: %w", out.err, err)
@@ -104,6 +105,7 @@ func (c *Client) attempt(ctx context.Context, r request, stats *ListStats, decod
 	stats.RateLimitWait += waited
 	if waited > 0 {
 		stats.RateLimitWaits++
+		c.observeRateLimitWait(waited)
 	}
 
 	if err != nil {
@@ -116,6 +118,7 @@ func (c *Client) attempt(ctx context.Context, r request, stats *ListStats, decod
 	defer cancel()
 
 	status, header, body, err := c.roundTrip(actx, r)
+	c.observeResponse(r.ep, status)
 	if err != nil {
 		return c.transportOutcome(ctx, r, err)
 	}
