@@ -86,6 +86,7 @@ type Exporter struct {
 	db     *db.DB
 	log    *slog.Logger
 	now    func() time.Time
+	obs    Observer
 }
 
 // New returns an Exporter. The logger receives one line per target and one
@@ -108,6 +109,8 @@ func (e *Exporter) Run(ctx context.Context, p Params) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+
+	e.observeStart(runID)
 
 	res := Result{RunID: runID}
 	instances, failed, discovery := e.resolve(ctx, runID, p)
@@ -149,6 +152,7 @@ func (e *Exporter) finish(res Result) error {
 		"pages", res.Totals.Pages, "requests", res.Totals.Requests, "retries", res.Totals.Retries,
 		"seen", res.Totals.Seen, "created", res.Totals.Created, "updated", res.Totals.Updated,
 		"removed", res.Totals.Removed, "duration", res.Duration.Seconds())
+	e.observeRun(res)
 
 	return err
 }

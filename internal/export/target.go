@@ -148,6 +148,8 @@ func (e *Exporter) record(runID int64, r TargetResult, start time.Time) {
 	if err != nil {
 		e.log.Error("record target outcome", "target", r.Key, "err", err)
 	}
+
+	e.observeTarget(r)
 }
 
 func (e *Exporter) logTarget(r TargetResult) {

@@ -1,0 +1,7 @@
+//go:build race
+
+package main
+
+// procRace builds the binary under test with the race detector, as the
+// tests themselves run.
+const procRace = true
