@@ -39,13 +39,13 @@ func runDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout
 	}
 	defer stopDB()
 
-	client, err := newClient(cfg, logger)
+	client, err := newClient(cfg, logger, nil)
 	if err != nil {
 		return err
 	}
 
 	for i, label := range []string{"first pass", "second pass (unchanged data)"} {
-		res, err := pass(ctx, cfg, client, database, logger)
+		res, err := pass(ctx, cfg, client, database, logger, nil)
 		if err != nil {
 			return databaseError{err}
 		}

@@ -39,6 +39,10 @@ func (e targetsFailedError) Error() string {
 
 // exitCode maps the outcome of run to the process exit code, in one place.
 func exitCode(ctx context.Context, err error) int {
+	if errors.Is(err, errServeStopped) {
+		return exitOK
+	}
+
 	var sig signalError
 	if errors.As(context.Cause(ctx), &sig) {
 		if sig.sig == syscall.SIGTERM {

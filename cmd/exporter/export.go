@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/db"
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/export"
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/fetch"
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/metrics"
 )
 
 // runExport is `exporter run`: migrations, one pass, a summary.
@@ -29,12 +31,14 @@ func runExport(ctx context.Context, cfg config.Config, logger *slog.Logger, stdo
 	}
 	defer database.Close()
 
-	client, err := newClient(cfg, logger)
+	m := metrics.New()
+	client, err := newClient(cfg, logger, m)
 	if err != nil {
 		return err
 	}
 
-	res, err := pass(ctx, cfg, client, database, logger)
+	res, err := pass(ctx, cfg, client, database, logger, m)
+	pushMetrics(cfg, m, logger)
 	if err != nil {
 		return databaseError{err}
 	}
@@ -48,13 +52,41 @@ func runExport(ctx context.Context, cfg config.Config, logger *slog.Logger, stdo
 	return nil
 }
 
-// pass runs one export under EXPORTER_RUN_TIMEOUT.
-func pass(ctx context.Context, cfg config.Config, client *fetch.Client, database *db.DB, logger *slog.Logger) (export.Result, error) {
+// pushMetrics sends the run's metrics to EXPORTER_PUSHGATEWAY_URL, when
+// set, grouped by shard so that the shards of an Indexed Job do not replace
+// each other's. A failed push is logged; it does not fail the run.
+func pushMetrics(cfg config.Config, m *metrics.Metrics, logger *slog.Logger) {
+	if cfg.PushgatewayURL == "" {
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	grouping := map[string]string{"schema": cfg.Schema, "shard": strconv.Itoa(cfg.Shard.Index)}
+	if err := m.Push(ctx, cfg.PushgatewayURL, pushJob, grouping); err != nil {
+		logger.Warn("metrics not pushed", "err", err)
+
+		return
+	}
+
+	logger.Info("metrics pushed", "pushgateway", config.MaskDatabaseURL(cfg.PushgatewayURL))
+}
+
+// pushJob is the job label of pushed metrics.
+const pushJob = "atlas_snapshot_exporter"
+
+// pass runs one export under EXPORTER_RUN_TIMEOUT; obs, when not nil,
+// hears about it.
+func pass(ctx context.Context, cfg config.Config, client *fetch.Client, database *db.DB, logger *slog.Logger, obs export.Observer) (export.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.RunTimeout)
 	defer cancel()
 
 	host, _ := os.Hostname()
 	exp := export.New(client, database, logger)
+	if obs != nil {
+		exp.Observe(obs)
+	}
 
 	return exp.Run(ctx, export.Params{
 		Targets:     cfg.Targets,
@@ -95,7 +127,8 @@ func dbConfig(cfg config.Config) db.Config {
 	}
 }
 
-func newClient(cfg config.Config, logger *slog.Logger) (*fetch.Client, error) {
+// newClient builds the Atlas client; m, when not nil, counts its requests.
+func newClient(cfg config.Config, logger *slog.Logger, m *metrics.Metrics) (*fetch.Client, error) {
 	fc := fetch.Config{
 		BaseURL:        cfg.BaseURL,
 		PageSize:       cfg.PageSize,
@@ -110,6 +143,10 @@ func newClient(cfg config.Config, logger *slog.Logger) (*fetch.Client, error) {
 		fc.ClientID, fc.ClientSecret = cfg.ClientID, cfg.ClientSecret
 	} else {
 		fc.PublicKey, fc.PrivateKey = cfg.PublicKey, cfg.PrivateKey
+	}
+
+	if m != nil {
+		m.FetchHooks(&fc)
 	}
 
 	client, err := fetch.NewClient(fc)
@@ -138,6 +175,9 @@ func logStart(logger *slog.Logger, cmd string, cfg config.Config) {
 		"base_url", cfg.BaseURL, "auth", auth, "targets", len(cfg.Targets),
 		"concurrency", cfg.Concurrency, "page_size", cfg.PageSize, "rate_limit", cfg.RateLimit,
 		"max_retries", cfg.MaxRetries, "schema", cfg.Schema, "shard", cfg.Shard.String(),
+		"run_timeout", cfg.RunTimeout.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"schedule", cfg.Schedule, "listen_addr", cfg.ListenAddr, "run_on_start", cfg.RunOnStart,
+		"pushgateway", config.MaskDatabaseURL(cfg.PushgatewayURL),
 		"database", config.MaskDatabaseURL(cfg.DatabaseURL))
 }
 

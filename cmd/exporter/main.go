@@ -16,7 +16,7 @@ func main() {
 	stop()
 
 	code := exitCode(ctx, err)
-	if err != nil && code != 1 {
+	if err != nil && code != exitOK && code != exitTargets {
 		fmt.Fprintln(os.Stderr, "exporter:", err)
 	}
 
@@ -28,6 +28,11 @@ func main() {
 type signalError struct{ sig os.Signal }
 
 func (e signalError) Error() string { return "interrupted by " + e.sig.String() }
+
+// Unwrap makes the signal a cancellation to errors.Is, so that work cut
+// short by it is recorded as interrupted, not failed, wherever the cause
+// (rather than context.Canceled) was passed on.
+func (e signalError) Unwrap() error { return context.Canceled }
 
 // signalContext returns a context cancelled, with a signalError cause, by the
 // first SIGINT or SIGTERM. A second signal kills the process the default way.

@@ -15,6 +15,7 @@ const usage = `exporter keeps a PostgreSQL copy of every MongoDB Atlas backup sn
 
 Usage:
   exporter run                      apply migrations, export every target once, print a summary
+  exporter serve                    export on EXPORTER_SCHEDULE; serve /healthz, /readyz, /metrics
   exporter migrate up|down N|version|force V
                                     manage the schema
   exporter demo                     export synthetic data from a built-in Atlas simulator
@@ -52,7 +53,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	switch cmd {
 	case "run":
+		defer watchShutdown(ctx, cfg.ShutdownTimeout, logger)()
+
 		return runExport(ctx, cfg, logger, stdout)
+	case "serve":
+		defer watchShutdown(ctx, cfg.ShutdownTimeout, logger)()
+
+		return runServe(ctx, cfg, logger)
 	case "migrate":
 		return runMigrate(ctx, cfg, logger, rest, stdout)
 	case "demo":

@@ -239,6 +239,13 @@ func TestMaskDatabaseURL(t *testing.T) {
 		{"url", "postgres://app:pw@db:5432/x", "postgres://app:xxxxx@db:5432/x"},
 		{"key value", "host=db password=pw dbname=x", "host=db password=xxxxx dbname=x"},
 		{"no password", "postgres://db/x", "postgres://db/x"},
+		{"url query password", "postgres://app@db/x?sslmode=require&password=pw", "postgres://app@db/x?password=xxxxx&sslmode=require"},
+		{"url sslpassword", "postgres://app@db/x?sslpassword=pw", "postgres://app@db/x?sslpassword=xxxxx"},
+		{"unparsable url", "postgres://app:pw@db:port/x", "(not a valid URL)"},
+		{"key value spaced", "host=db password = pw dbname=x", "host=db password = xxxxx dbname=x"},
+		{"key value quoted", "host=db password='p w' dbname=x", "host=db password=xxxxx dbname=x"},
+		{"key value unterminated quote", "host=db password='p w dbname=x", "host=db password=xxxxx"},
+		{"key value sslpassword", "host=db sslpassword=pw", "host=db sslpassword=xxxxx"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

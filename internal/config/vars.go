@@ -3,6 +3,7 @@ package config
 import (
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 )
 
@@ -65,19 +66,36 @@ func (v Var) Current() string {
 	}
 }
 
-// MaskDatabaseURL hides the password of a PostgreSQL connection string,
-// in URL or key=value form.
+// keywordPassword finds password and sslpassword values of key=value
+// connection strings: spaces around '=' allowed, the value quoted (even
+// left unterminated) or not.
+var keywordPassword = regexp.MustCompile(`(?i)\b((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*(?:'|$)|\S+)`)
+
+// MaskDatabaseURL hides the passwords of a PostgreSQL connection string, in
+// URL form (user info and password or sslpassword parameters) or key=value
+// form. A URL that does not parse is hidden whole.
 func MaskDatabaseURL(s string) string {
-	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
-		return u.Redacted()
+	if !strings.Contains(s, "://") {
+		return keywordPassword.ReplaceAllString(s, "${1}xxxxx")
 	}
 
-	fields := strings.Fields(s)
-	for i, f := range fields {
-		if strings.HasPrefix(strings.ToLower(f), "password=") {
-			fields[i] = "password=xxxxx"
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(not a valid URL)"
+	}
+
+	q := u.Query()
+	masked := false
+	for key := range q {
+		if strings.EqualFold(key, "password") || strings.EqualFold(key, "sslpassword") {
+			q[key] = []string{"xxxxx"}
+			masked = true
 		}
 	}
 
-	return strings.Join(fields, " ")
+	if masked {
+		u.RawQuery = q.Encode()
+	}
+
+	return u.Redacted()
 }

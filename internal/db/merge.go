@@ -57,6 +57,10 @@ func (t *TargetTx) Merge(ctx context.Context, p MergeParams) (MergeResult, error
 	return res, nil
 }
 
+// merge runs the steps in an order that lets each touch as few rows as it
+// can: removals first, while the stage still holds the whole listing; then
+// the unchanged snapshots leave the stage, so that inserts and updates see
+// only the rows that need them (none at all on an unchanged rerun).
 func (t *TargetTx) merge(ctx context.Context, p MergeParams) (MergeResult, error) {
 	var res MergeResult
 	var err error
@@ -65,16 +69,25 @@ func (t *TargetTx) merge(ctx context.Context, p MergeParams) (MergeResult, error
 		return res, err
 	}
 
-	if res.Created, err = t.insertNew(ctx, p); err != nil {
-		return res, err
-	}
-
-	if res.Updated, err = t.updateChanged(ctx, p); err != nil {
-		return res, err
-	}
-
 	if res.Removed, err = t.markRemoved(ctx, p); err != nil {
 		return res, err
+	}
+
+	pending, err := t.pruneUnchanged(ctx, res.Seen)
+	if err != nil {
+		return res, err
+	}
+
+	if pending > 0 {
+		if res.Created, err = t.insertNew(ctx, p); err != nil {
+			return res, err
+		}
+	}
+
+	if pending > res.Created {
+		if res.Updated, err = t.updateChanged(ctx, p); err != nil {
+			return res, err
+		}
 	}
 
 	if err = t.recordListing(ctx, p); err != nil {
@@ -87,22 +100,19 @@ func (t *TargetTx) merge(ctx context.Context, p MergeParams) (MergeResult, error
 }
 
 // foldStage keeps only the last arrival of each id (offset paging can list
-// one twice), refreshes the planner's statistics, and counts what is left.
+// one twice) and counts what is left. The stage is not analyzed: every
+// merge statement drives from it into an index of the stored tables, and
+// the planner sizes it from its pages.
 func (t *TargetTx) foldStage(ctx context.Context) (int, error) {
 	const (
 		fold = `DELETE FROM pg_temp.` + stageTable + ` AS a
 USING pg_temp.` + stageTable + ` AS b
 WHERE a.id = b.id AND a.ord < b.ord`
-		analyze = `ANALYZE pg_temp.` + stageTable
-		count   = `SELECT count(*) FROM pg_temp.` + stageTable
+		count = `SELECT count(*) FROM pg_temp.` + stageTable
 	)
 
 	if _, err := t.tx.Exec(ctx, fold); err != nil {
 		return 0, fmt.Errorf("fold duplicate ids: %w", err)
-	}
-
-	if _, err := t.tx.Exec(ctx, analyze); err != nil {
-		return 0, fmt.Errorf("analyze staging table: %w", err)
 	}
 
 	var n int
@@ -111,6 +121,27 @@ WHERE a.id = b.id AND a.ord < b.ord`
 	}
 
 	return n, nil
+}
+
+// pruneUnchanged drops from the stage every snapshot stored live with the
+// same attributes, and returns how many staged rows are left: the new and
+// the changed ones. It runs after markRemoved, which needs the whole
+// listing.
+func (t *TargetTx) pruneUnchanged(ctx context.Context, seen int) (int, error) {
+	const query = `DELETE FROM pg_temp.` + stageTable + ` AS g
+USING snapshots AS s
+WHERE s.id = g.id AND NOT ` + stagedChanged
+
+	if seen == 0 {
+		return 0, nil
+	}
+
+	tag, err := t.tx.Exec(ctx, query)
+	if err != nil {
+		return 0, fmt.Errorf("set unchanged snapshots aside: %w", err)
+	}
+
+	return seen - int(tag.RowsAffected()), nil
 }
 
 // insertNew inserts snapshots never seen before, at version 1, with their

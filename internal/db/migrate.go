@@ -167,12 +167,23 @@ func dirtyError(err error) error {
 }
 
 // createSchema creates the schema under a lock: concurrent CREATE SCHEMA IF
-// NOT EXISTS can otherwise fail on the catalog's unique index.
+// NOT EXISTS can otherwise fail on the catalog's unique index. An existing
+// schema is left alone without asking: CREATE SCHEMA IF NOT EXISTS checks the
+// database's CREATE privilege even when the schema is there, and a role that
+// owns only its schema does not have it.
 func (d *DB) createSchema(ctx context.Context) error {
-	const query = `CREATE SCHEMA IF NOT EXISTS `
+	const (
+		exists = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)`
+		query  = `CREATE SCHEMA IF NOT EXISTS `
+	)
 
 	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		if err := d.lockXact(ctx, tx, d.lockName(lockKindSchema, "")); err != nil {
+			return err
+		}
+
+		var found bool
+		if err := tx.QueryRow(ctx, exists, d.schema).Scan(&found); err != nil || found {
 			return err
 		}
 

@@ -62,7 +62,8 @@ type MergeResult struct {
 // Snapshots are stored under inst's project and name, whatever the listing
 // says, since the listing was asked for that instance.
 func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) (*TargetTx, error) {
-	const createStage = `CREATE TEMP TABLE ` + stageTable + ` (
+	const (
+		createStage = `CREATE TEMP TABLE ` + stageTable + ` (
     ord                 bigint      NOT NULL,
     id                  text        NOT NULL,
     project_id          text        NOT NULL,
@@ -80,6 +81,11 @@ func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) 
     mongodb_version     text,
     raw                 jsonb       NOT NULL
 ) ON COMMIT DROP`
+		// indexStage lets RemovalCandidates probe the stage by id; without
+		// it, the planner, which knows nothing of a fresh temp table, may
+		// scan the whole stage once per stored snapshot.
+		indexStage = `CREATE INDEX ON pg_temp.` + stageTable + ` (id)`
+	)
 
 	if inst.ProjectID == "" || inst.Name == "" {
 		return nil, fmt.Errorf("begin target: instance needs a project id and a name, got %q/%q", inst.ProjectID, inst.Name)
@@ -98,10 +104,12 @@ func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) 
 		return nil, fmt.Errorf("begin target %s: %w", key, err)
 	}
 
-	if _, err := tx.Exec(ctx, createStage); err != nil {
-		rollback(tx)
+	for _, ddl := range []string{createStage, indexStage} {
+		if _, err := tx.Exec(ctx, ddl); err != nil {
+			rollback(tx)
 
-		return nil, fmt.Errorf("begin target %s: create staging table: %w", key, err)
+			return nil, fmt.Errorf("begin target %s: create staging table: %w", key, err)
+		}
 	}
 
 	return &TargetTx{tx: tx, runID: runID, inst: inst}, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/db"
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/fetch"
 )
 
@@ -13,6 +14,9 @@ const (
 	codeInterrupted = "INTERRUPTED"
 	codeTimeout     = "TIMEOUT"
 	codeFailed      = "EXPORT_FAILED"
+	// codeStatementTimeout is a statement that ran past
+	// EXPORTER_STATEMENT_TIMEOUT (a merge stuck behind a lock, say).
+	codeStatementTimeout = "STATEMENT_TIMEOUT"
 )
 
 // classify returns the error code and detail recorded for a target: Atlas's
@@ -30,6 +34,8 @@ func classify(err error) (code, detail string) {
 		return codeInterrupted, detail
 	case errors.Is(err, context.DeadlineExceeded):
 		return codeTimeout, detail
+	case db.IsStatementTimeout(err):
+		return codeStatementTimeout, detail
 	case errors.As(err, &apiErr) && apiErr.ErrorCode != "":
 		return apiErr.ErrorCode, detail
 	case errors.As(err, &apiErr):

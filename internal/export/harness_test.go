@@ -62,6 +62,10 @@ type options struct {
 	// faults checks only requests against the contract: the test sends
 	// answers that are deliberately not Atlas's.
 	faults bool
+	// sim and fetch, when set, adjust the simulator's and each client's
+	// settings.
+	sim   func(*atlassim.Config)
+	fetch func(*fetch.Config)
 }
 
 func newHarness(t *testing.T, opts options) *harness {
@@ -77,10 +81,15 @@ func newHarness(t *testing.T, opts options) *harness {
 		opts.maxRetries = 3
 	}
 
-	sim := atlassim.New(atlassim.Config{
+	simCfg := atlassim.Config{
 		ClientID: clientID, ClientSecret: clientSecret,
 		PublicKey: publicKey, PrivateKey: privateKey,
-	})
+	}
+	if opts.sim != nil {
+		opts.sim(&simCfg)
+	}
+
+	sim := atlassim.New(simCfg)
 	var checks []contract.Option
 	if opts.faults {
 		checks = append(checks, contract.RequestsOnly())
@@ -119,6 +128,10 @@ func (h *harness) client() *fetch.Client {
 		cfg.PublicKey, cfg.PrivateKey = publicKey, privateKey
 	} else {
 		cfg.ClientID, cfg.ClientSecret = clientID, clientSecret
+	}
+
+	if h.opts.fetch != nil {
+		h.opts.fetch(&cfg)
 	}
 
 	c, err := fetch.NewClient(cfg)

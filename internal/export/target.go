@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,6 +14,10 @@ import (
 // relistThreshold is the number of removal candidates above which a second
 // listing confirms them, rather than one GET per candidate.
 const relistThreshold = 20
+
+// errIncompleteListing marks listings that left out snapshots Atlas still
+// has, so that removals cannot be trusted.
+var errIncompleteListing = errors.New("snapshot listing incomplete")
 
 // exportInstance lists, stages and merges one instance in one transaction,
 // and records the outcome whatever it is.
@@ -115,7 +120,42 @@ func (e *Exporter) relist(ctx context.Context, tx *db.TargetTx, inst atlas.Insta
 		return nil, fmt.Errorf("second listing to confirm removals: %w", err)
 	}
 
-	return tx.RemovalCandidates(ctx)
+	gone, err := tx.RemovalCandidates(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	return gone, e.spotCheck(ctx, inst, gone, c)
+}
+
+// spotChecks is how many of the snapshots both listings lacked are asked
+// for one by one before they are marked removed.
+const spotChecks = 3
+
+// spotCheck guards the second listing against a fault that repeats: a proxy
+// or cache that cuts every listing short the same way (an empty page in the
+// middle, say) would make both listings lack the same snapshots. A few of
+// them, spread over the set, are asked for directly; if Atlas still has one,
+// neither listing was complete and the target fails with nothing written.
+func (e *Exporter) spotCheck(ctx context.Context, inst atlas.Instance, gone []string, c *db.Counts) error {
+	k := min(spotChecks, len(gone))
+	for i := range k {
+		id := gone[i*(len(gone)-1)/max(k-1, 1)]
+
+		_, stats, err := e.client.GetSnapshot(ctx, inst, id)
+		addFetch(c, stats)
+
+		switch {
+		case fetch.IsNotFound(err):
+			continue
+		case err != nil:
+			return fmt.Errorf("spot-check removal of snapshot %s: %w", id, err)
+		default:
+			return fmt.Errorf("%w: snapshot %s is missing from two listings but atlas still has it", errIncompleteListing, id)
+		}
+	}
+
+	return nil
 }
 
 // record writes the target's row of export_run_targets. It runs on a

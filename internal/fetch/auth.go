@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,7 +49,7 @@ func authTransport(cfg Config, base http.RoundTripper, log *slog.Logger) http.Ro
 	case cfg.ClientID != "" && cfg.ClientSecret != "":
 		return &bearerTransport{tokens: newTokenCache(cfg, base), base: base, log: log}
 	case cfg.PublicKey != "" && cfg.PrivateKey != "":
-		return digest.NewTransportWithHTTPRoundTripper(cfg.PublicKey, cfg.PrivateKey, base)
+		return &staleNonceTransport{digest: digest.NewTransportWithHTTPRoundTripper(cfg.PublicKey, cfg.PrivateKey, base), log: log}
 	default:
 		return base
 	}
@@ -219,6 +220,48 @@ func refuseCrossHost(req *http.Request, via []*http.Request) error {
 	}
 
 	return nil
+}
+
+// staleNonceTransport answers a Digest 401 with stale=true once more. The
+// digest library asks for a fresh challenge on every request, so a nonce
+// goes stale only when the answer is slow to follow its challenge (a long
+// pause, a stalled connection); Atlas then says the credentials were right
+// and only the nonce expired, which a fresh challenge fixes.
+type staleNonceTransport struct {
+	digest http.RoundTripper
+	log    *slog.Logger
+}
+
+// RoundTrip sends req through the digest transport, and once more when the
+// answer is a stale-nonce 401.
+func (t *staleNonceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.digest.RoundTrip(req)
+	if err != nil || !staleNonce(resp) || req.Body != nil {
+		return resp, err
+	}
+
+	t.log.InfoContext(req.Context(), "atlas digest nonce went stale, answering a fresh challenge", "path", req.URL.Path)
+	drain(resp)
+
+	return t.digest.RoundTrip(req)
+}
+
+// staleNonce reports whether resp is a Digest challenge with stale=true.
+func staleNonce(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusUnauthorized {
+		return false
+	}
+
+	for _, v := range resp.Header.Values("WWW-Authenticate") {
+		for part := range strings.SplitSeq(v, ",") {
+			k, val, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if strings.EqualFold(k, "stale") && strings.EqualFold(strings.Trim(val, `"`), "true") {
+				return true
+			}
+		}
+	}
+
+	return false
 }
 
 // userAgentTransport sets the User-Agent on every request it passes on.

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -191,6 +192,10 @@ func withDefaults(cfg Config) (Config, error) {
 		return cfg, err
 	}
 
+	if err := checkPlainHTTP(cfg); err != nil {
+		return cfg, err
+	}
+
 	if cfg.PageSize == 0 {
 		cfg.PageSize = DefaultPageSize
 	}
@@ -245,6 +250,33 @@ func normaliseBaseURL(s string) (string, error) {
 	}
 
 	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// checkPlainHTTP refuses to send credentials over plain http to anything
+// but a loopback address (the simulator in tests and the demo): a key or a
+// token in clear text on a network is as good as published.
+func checkPlainHTTP(cfg Config) error {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || u.Scheme != "http" || isLoopback(u.Hostname()) {
+		return nil
+	}
+
+	if cfg.ClientID != "" || cfg.PublicKey != "" {
+		return fmt.Errorf("base url %q: credentials go over plain http only to a loopback address; use https", u.Redacted())
+	}
+
+	return nil
+}
+
+// isLoopback reports whether host is localhost or a loopback IP address.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+
+	ip := net.ParseIP(host)
+
+	return ip != nil && ip.IsLoopback()
 }
 
 // checkCredentials refuses half a credential pair, which is always a

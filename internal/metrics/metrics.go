@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/push"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/export"
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/fetch"
@@ -107,7 +108,7 @@ func (m *Metrics) Gatherer() prometheus.Gatherer {
 // Push replaces the metrics of group (job, grouping) on the Pushgateway at
 // url with the current ones.
 func (m *Metrics) Push(ctx context.Context, url, job string, grouping map[string]string) error {
-	p := push.New(url, job).Gatherer(m.reg)
+	p := push.New(url, job).Gatherer(m.reg).Format(expfmt.NewFormat(expfmt.TypeTextPlain))
 	for k, v := range grouping {
 		p = p.Grouping(k, v)
 	}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/pgtemp"
+)
+
+// The benchmark is tooling, like the tests: it talks to PostgreSQL with pgx
+// directly to create the scratch database and to read what the exporter
+// wrote, outside the exporter's own packages.
+
+// scratch is a fresh database created for one benchmark run.
+type scratch struct {
+	serverURL string // the maintenance database it was created from
+	url       string
+	name      string
+	cluster   *pgtemp.Cluster
+	conn      *pgx.Conn
+}
+
+// newScratch creates a database on the server at serverURL, or on a
+// throwaway cluster when serverURL is empty or does not answer.
+func newScratch(ctx context.Context, serverURL string, logger *slog.Logger) (*scratch, error) {
+	s := &scratch{serverURL: serverURL, name: "benchexport_" + randomHex(6)}
+	if serverURL == "" || ping(ctx, serverURL) != nil {
+		logger.Warn("no database server given or reachable, starting a throwaway cluster")
+
+		c, err := pgtemp.Start(ctx, logger)
+		if err != nil {
+			return nil, err
+		}
+
+		s.cluster, s.serverURL = c, c.URL()
+	}
+
+	if err := s.create(ctx); err != nil {
+		s.drop(false)
+
+		return nil, err
+	}
+
+	return s, nil
+}
+
+func (s *scratch) create(ctx context.Context) error {
+	admin, err := pgx.Connect(ctx, s.serverURL)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", redactURL(s.serverURL), err)
+	}
+	defer admin.Close(ctx)
+
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+s.name); err != nil {
+		return fmt.Errorf("create database %s: %w", s.name, err)
+	}
+
+	s.url, err = withDatabase(s.serverURL, s.name)
+	if err != nil {
+		return err
+	}
+
+	s.conn, err = pgx.Connect(ctx, s.url)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", s.name, err)
+	}
+
+	return nil
+}
+
+// drop removes the database (unless kept) and stops the throwaway cluster.
+func (s *scratch) drop(keep bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	if s.conn != nil {
+		_ = s.conn.Close(ctx)
+	}
+
+	if !keep && s.url != "" {
+		if admin, err := pgx.Connect(ctx, s.serverURL); err == nil {
+			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+s.name+" WITH (FORCE)")
+			_ = admin.Close(ctx)
+		}
+	}
+
+	if s.cluster != nil {
+		_ = s.cluster.Stop()
+	}
+}
+
+// serverVersion is PostgreSQL's version string.
+func (s *scratch) serverVersion(ctx context.Context) string {
+	var v string
+	if err := s.conn.QueryRow(ctx, "SHOW server_version").Scan(&v); err != nil {
+		return "unknown"
+	}
+
+	return v
+}
+
+// xid is the current transaction id, the mark that rows written later are
+// counted from.
+func (s *scratch) xid(ctx context.Context) (int64, error) {
+	var x int64
+	if err := s.conn.QueryRow(ctx, "SELECT txid_current() % 4294967296").Scan(&x); err != nil {
+		return 0, fmt.Errorf("read transaction id: %w", err)
+	}
+
+	return x, nil
+}
+
+// written counts the row versions of snapshots and snapshot_versions
+// created (inserted or updated) by transactions after the mark. The
+// scratch database is fresh, so transaction ids have not wrapped.
+func (s *scratch) written(ctx context.Context, mark int64) (int64, int64, error) {
+	const query = `SELECT
+    (SELECT count(*) FROM atlas_backup.snapshots WHERE xmin::text::bigint > $1),
+    (SELECT count(*) FROM atlas_backup.snapshot_versions WHERE xmin::text::bigint > $1)`
+
+	var snaps, versions int64
+	if err := s.conn.QueryRow(ctx, query, mark).Scan(&snaps, &versions); err != nil {
+		return 0, 0, fmt.Errorf("count rows written: %w", err)
+	}
+
+	return snaps, versions, nil
+}
+
+// runRow is what the exporter recorded about its latest run.
+type runRow struct {
+	Status                                  string
+	Requests, Pages, Seen, Created, Updated int64
+	Unchanged, Removed, TargetsFailed       int64
+	Duration                                time.Duration
+}
+
+func (s *scratch) lastRun(ctx context.Context) (runRow, error) {
+	const query = `SELECT status, requests, pages, seen, created, updated, unchanged, removed, targets_failed,
+    extract(epoch FROM finished_at - started_at)
+FROM atlas_backup.export_runs ORDER BY id DESC LIMIT 1`
+
+	var r runRow
+	var secs float64
+	err := s.conn.QueryRow(ctx, query).Scan(&r.Status, &r.Requests, &r.Pages, &r.Seen, &r.Created,
+		&r.Updated, &r.Unchanged, &r.Removed, &r.TargetsFailed, &secs)
+	if err != nil {
+		return r, fmt.Errorf("read the last run: %w", err)
+	}
+
+	r.Duration = time.Duration(secs * float64(time.Second))
+
+	return r, nil
+}
+
+func ping(ctx context.Context, u string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+
+	c, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return err
+	}
+
+	return c.Close(ctx)
+}
+
+// withDatabase replaces the database of a connection string.
+func withDatabase(connString, name string) (string, error) {
+	cfg, err := pgx.ParseConfig(connString)
+	if err != nil {
+		return "", fmt.Errorf("parse database url: %w", err)
+	}
+
+	u := url.URL{
+		Scheme: "postgres",
+		User:   url.UserPassword(cfg.User, cfg.Password),
+		Host:   fmt.Sprintf("%s:%d", cfg.Host, cfg.Port),
+		Path:   "/" + name,
+	}
+	if cfg.Password == "" {
+		u.User = url.User(cfg.User)
+	}
+
+	if cfg.TLSConfig == nil {
+		u.RawQuery = "sslmode=disable"
+	}
+
+	return u.String(), nil
+}
+
+// redactURL hides a password.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
+		return u.Redacted()
+	}
+
+	return "(database)"
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+
+	return hex.EncodeToString(b)
+}
