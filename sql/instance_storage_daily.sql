@@ -1,28 +1,48 @@
+-- instance_storage_daily: how many snapshots each instance had and how many bytes they held, day
+-- by day.
+-- Grain: one row per instance and UTC calendar day, from the day its first snapshot was seen to
+-- today (UTC). Each row is the state at the end of that day, reconstructed from the history in
+-- snapshot_versions (through instance_storage_changes, which triggers keep in step with it), not
+-- from the current snapshots table. Days without a run carry the last known state.
 DROP VIEW IF EXISTS instance_storage_daily CASCADE;
+
 CREATE VIEW instance_storage_daily AS
-WITH events AS (
-    SELECT v.project_id, v.instance_name, (v.valid_from AT TIME ZONE 'UTC')::date AS day,
-           1 AS d_live, coalesce(v.storage_size_bytes, 0) AS d_bytes
-    FROM snapshot_versions AS v
-    WHERE v.change <> 'removed'
-    UNION ALL
-    SELECT v.project_id, v.instance_name, (v.valid_to AT TIME ZONE 'UTC')::date,
-           -1, -coalesce(v.storage_size_bytes, 0)
-    FROM snapshot_versions AS v
-    WHERE v.change <> 'removed' AND v.valid_to IS NOT NULL
-),
-daily AS (
-    SELECT project_id, instance_name, day, sum(d_live)::bigint AS d_live, sum(d_bytes)::bigint AS d_bytes
-    FROM events GROUP BY project_id, instance_name, day
-),
-running AS (
-    SELECT d.*, sum(d.d_live) OVER w AS live, sum(d.d_bytes) OVER w AS bytes, lead(d.day) OVER w AS next_day
-    FROM daily AS d
-    WINDOW w AS (PARTITION BY d.project_id, d.instance_name ORDER BY d.day)
+WITH running AS (
+    SELECT
+        c.project_id,
+        c.instance_name,
+        c.day,
+        c.live_change,
+        c.bytes_change,
+        sum(c.live_change) OVER w  AS live,
+        sum(c.bytes_change) OVER w AS bytes,
+        lead(c.day) OVER w         AS next_day
+    FROM instance_storage_changes AS c
+    WINDOW w AS (PARTITION BY c.project_id, c.instance_name ORDER BY c.day)
 )
-SELECT r.project_id, r.instance_name, g.day::date AS day,
-       r.live::integer AS live_snapshots, r.bytes::bigint AS stored_bytes,
-       CASE WHEN g.day = r.day THEN r.d_live ELSE 0 END::integer AS live_change,
-       CASE WHEN g.day = r.day THEN r.d_bytes ELSE 0 END::bigint AS bytes_change
+SELECT
+    r.project_id,
+    r.instance_name,
+    g.day::date                                                      AS day,
+    r.live::integer                                                  AS live_snapshots,
+    r.bytes::bigint                                                  AS stored_bytes,
+    CASE WHEN g.day = r.day THEN r.live_change ELSE 0 END::integer   AS live_change,
+    CASE WHEN g.day = r.day THEN r.bytes_change ELSE 0 END::bigint   AS bytes_change
 FROM running AS r
-CROSS JOIN LATERAL generate_series(r.day, coalesce(r.next_day - 1, greatest(r.day, (now() AT TIME ZONE 'UTC')::date)), interval '1 day') AS g(day);
+CROSS JOIN LATERAL generate_series(
+    r.day,
+    coalesce(r.next_day - 1, greatest(r.day, (now() AT TIME ZONE 'UTC')::date)),
+    interval '1 day'
+) AS g (day);
+
+COMMENT ON VIEW instance_storage_daily IS
+    'Per instance and UTC day: live snapshots and stored bytes at the end of the day, and the change from the day before, reconstructed from snapshot_versions. Grain: one row per instance per UTC calendar day, from its first snapshot to today; days without a run carry the last known state.';
+COMMENT ON COLUMN instance_storage_daily.project_id IS 'Atlas project (group) id.';
+COMMENT ON COLUMN instance_storage_daily.instance_name IS 'Flex cluster or Serverless instance name.';
+COMMENT ON COLUMN instance_storage_daily.day IS 'Calendar day in UTC (a date; no time zone applies).';
+COMMENT ON COLUMN instance_storage_daily.live_snapshots IS
+    'Snapshots live (listed, not removed) at the end of the day, UTC, as the exporter knew them.';
+COMMENT ON COLUMN instance_storage_daily.stored_bytes IS
+    'Sum of storage_size_bytes of those snapshots, in bytes. Flex reports no size: its snapshots count in live_snapshots and add 0 bytes.';
+COMMENT ON COLUMN instance_storage_daily.live_change IS 'live_snapshots minus the day before''s (the first day: minus 0).';
+COMMENT ON COLUMN instance_storage_daily.bytes_change IS 'stored_bytes minus the day before''s, in bytes (the first day: minus 0).';

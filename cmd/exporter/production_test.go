@@ -335,8 +335,24 @@ func TestRunPushesMetrics(t *testing.T) {
 
 	p := <-got
 	require.Equal(t, http.MethodPut, p.method)
-	require.Equal(t, "/metrics/job/atlas_snapshot_exporter/schema/atlas_backup/shard/0", p.path)
+	require.Equal(t, map[string]string{"job": "atlas_snapshot_exporter", "schema": "atlas_backup", "shard": "0"}, pushGroup(t, p.path))
 	for _, want := range []string{`runs_total{status="succeeded"} 1`, `snapshots_seen_total 7`, `atlas_requests_total{family="flex",status="200"}`} {
 		require.Contains(t, p.body, want)
 	}
+}
+
+// pushGroup reads the grouping labels of a Pushgateway path, whose order
+// the client does not fix: /metrics/job/J/name/value/...
+func pushGroup(t *testing.T, path string) map[string]string {
+	t.Helper()
+
+	parts := strings.Split(strings.TrimPrefix(path, "/metrics/"), "/")
+	require.Zero(t, len(parts)%2, path)
+
+	group := map[string]string{}
+	for i := 0; i < len(parts); i += 2 {
+		group[parts[i]] = parts[i+1]
+	}
+
+	return group
 }

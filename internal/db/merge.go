@@ -128,9 +128,12 @@ WHERE a.id = b.id AND a.ord < b.ord`
 // the changed ones. It runs after markRemoved, which needs the whole
 // listing.
 func (t *TargetTx) pruneUnchanged(ctx context.Context, seen int) (int, error) {
+	// The comparison is a subquery per staged row on purpose: it can only be
+	// planned as a probe of the primary key. As a join, stale statistics
+	// on snapshots (it grows fast during a first export) once led the
+	// planner to hash the whole table for every target.
 	const query = `DELETE FROM pg_temp.` + stageTable + ` AS g
-USING snapshots AS s
-WHERE s.id = g.id AND NOT ` + stagedChanged
+WHERE (SELECT NOT ` + stagedChanged + ` FROM snapshots AS s WHERE s.id = g.id)`
 
 	if seen == 0 {
 		return 0, nil

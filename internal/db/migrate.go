@@ -68,6 +68,10 @@ func (d *DB) MigrateDown(ctx context.Context, n int) error {
 		return fmt.Errorf("migrate down %d: the number of steps must be positive", n)
 	}
 
+	if exists, err := d.schemaExists(ctx); err != nil || !exists {
+		return err
+	}
+
 	err := d.withMigrate(ctx, func(m *migrate.Migrate) error {
 		return m.Steps(-n)
 	})
@@ -81,6 +85,10 @@ func (d *DB) MigrateDown(ctx context.Context, n int) error {
 // MigrateVersion reports the applied migration version (0 when none) and
 // whether the last migration failed part way.
 func (d *DB) MigrateVersion(ctx context.Context) (version uint, dirty bool, err error) {
+	if exists, err := d.schemaExists(ctx); err != nil || !exists {
+		return 0, false, err
+	}
+
 	err = d.withMigrate(ctx, func(m *migrate.Migrate) error {
 		var verr error
 		version, dirty, verr = m.Version()
@@ -113,6 +121,19 @@ func (d *DB) MigrateForce(ctx context.Context, v int) error {
 	}
 
 	return nil
+}
+
+// schemaExists reports whether the exporter's schema has been created: a
+// database without it is at version 0, with nothing to migrate down.
+func (d *DB) schemaExists(ctx context.Context) (bool, error) {
+	const query = `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`
+
+	var exists bool
+	if err := d.pool.QueryRow(ctx, query, d.schema).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look for schema %s: %w", d.schema, err)
+	}
+
+	return exists, nil
 }
 
 // withMigrate runs fn with a golang-migrate instance on the embedded files.

@@ -13,7 +13,7 @@ import (
 )
 
 // latestVersion is the number of the newest file in migrations/.
-const latestVersion = 5
+const latestVersion = 6
 
 func TestMigrateTwiceIsNoChange(t *testing.T) {
 	t.Parallel()
@@ -104,7 +104,7 @@ func TestMigrateDirtyStateStops(t *testing.T) {
 	var dirty *db.DirtyError
 	require.True(t, errors.As(err, &dirty), "got %v", err)
 	require.Equal(t, uint(latestVersion), dirty.Version)
-	require.Contains(t, err.Error(), "exporter migrate force 5")
+	require.Contains(t, err.Error(), "exporter migrate force 6")
 
 	require.NoError(t, d.MigrateForce(ctx, latestVersion))
 	require.NoError(t, d.Migrate(ctx))
@@ -123,4 +123,20 @@ WHERE n.nspname = $1 AND c.relkind IN ('r', 'v') AND c.relname <> 'schema_migrat
        OR (a.attnum IS NOT NULL AND col_description(c.oid, a.attnum) IS NULL))`
 
 	require.Equal(t, 0, count(t, d.Pool(), uncommented, db.DefaultSchema))
+}
+
+// A database the exporter never migrated has no schema: its version is 0 and
+// there is nothing to migrate down, rather than a "schema does not exist"
+// failure.
+func TestMigrateVersionWithoutSchema(t *testing.T) {
+	t.Parallel()
+
+	ctx := context.Background()
+	d := dbtest.Open(t, dbtest.EmptyURL(t))
+
+	v, dirty, err := d.MigrateVersion(ctx)
+	require.NoError(t, err)
+	require.Zero(t, v)
+	require.False(t, dirty)
+	require.NoError(t, d.MigrateDown(ctx, 1))
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // InstanceSummary is one line of the demo's report: an instance's live
-// snapshots, its newest completed one and its soonest expiry.
+// snapshots, its newest completed one and its soonest expiry still to come
+// (retention for Serverless, the download link for Flex).
 type InstanceSummary struct {
 	ProjectID       string
 	Name            string
@@ -24,7 +25,8 @@ func (d *DB) InstanceSummaries(ctx context.Context) ([]InstanceSummary, error) {
 	const query = `SELECT project_id, instance_name, min(family),
     count(*) FILTER (WHERE removed_at IS NULL),
     max(taken_at) FILTER (WHERE removed_at IS NULL AND state = 'completed'),
-    min(coalesce(expires_at, download_expires_at)) FILTER (WHERE removed_at IS NULL)
+    min(coalesce(expires_at, download_expires_at))
+        FILTER (WHERE removed_at IS NULL AND coalesce(expires_at, download_expires_at) > now())
 FROM snapshots
 GROUP BY project_id, instance_name
 ORDER BY project_id, instance_name`

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,8 +12,12 @@ import (
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlas"
 )
 
-// stageTable is the per-transaction temporary table pages are copied into.
+// stageTable is the temporary table pages are copied into: one per
+// connection, empty at the start of every transaction.
 const stageTable = "snapshot_stage"
+
+// emptyObject is the raw JSON of a snapshot that came without any.
+var emptyObject = json.RawMessage("{}")
 
 // stageColumns are the columns Stage copies, in order.
 var stageColumns = []string{
@@ -63,7 +68,11 @@ type MergeResult struct {
 // says, since the listing was asked for that instance.
 func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) (*TargetTx, error) {
 	const (
-		createStage = `CREATE TEMP TABLE ` + stageTable + ` (
+		// The stage lives as long as the connection and is emptied at
+		// each commit (a rollback empties it too): creating and dropping
+		// a table per target would write the catalogs every time and make
+		// every cached statement that names it plan afresh.
+		createStage = `CREATE TEMP TABLE IF NOT EXISTS ` + stageTable + ` (
     ord                 bigint      NOT NULL,
     id                  text        NOT NULL,
     project_id          text        NOT NULL,
@@ -80,11 +89,11 @@ func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) 
     storage_size_bytes  bigint,
     mongodb_version     text,
     raw                 jsonb       NOT NULL
-) ON COMMIT DROP`
+) ON COMMIT DELETE ROWS`
 		// indexStage lets RemovalCandidates probe the stage by id; without
-		// it, the planner, which knows nothing of a fresh temp table, may
-		// scan the whole stage once per stored snapshot.
-		indexStage = `CREATE INDEX ON pg_temp.` + stageTable + ` (id)`
+		// it, the planner, which knows nothing of a temp table's contents,
+		// may scan the whole stage once per stored snapshot.
+		indexStage = `CREATE INDEX IF NOT EXISTS ` + stageTable + `_id_idx ON pg_temp.` + stageTable + ` (id)`
 	)
 
 	if inst.ProjectID == "" || inst.Name == "" {
@@ -158,9 +167,9 @@ func (t *TargetTx) stageRow(ord int64, s atlas.Snapshot) []any {
 		family = t.inst.Family
 	}
 
-	raw := "{}"
-	if len(s.Raw) > 0 {
-		raw = string(s.Raw)
+	raw := s.Raw // passed to pgx as is: no copy per row
+	if len(raw) == 0 {
+		raw = emptyObject
 	}
 
 	return []any{

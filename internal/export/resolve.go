@@ -29,10 +29,13 @@ func (e *Exporter) resolve(ctx context.Context, runID int64, p Params) ([]atlas.
 	}
 	wg.Wait()
 
+	// Discovery's requests count towards the run; its pages are not
+	// snapshot listing pages.
 	var discovery db.Counts
 	for i, st := range stats {
 		if failed[i] == nil {
-			addFetch(&discovery, st)
+			discovery.Requests += st.Requests
+			discovery.Retries += st.Retries
 		}
 	}
 
@@ -50,7 +53,7 @@ func (e *Exporter) resolveOne(ctx context.Context, runID int64, t atlas.Target) 
 	}
 
 	r := &TargetResult{Key: t.String(), Instance: atlas.Instance{ProjectID: t.ProjectID, Name: t.Name, Family: t.Family}, Err: err}
-	addFetch(&r.Counts, stats)
+	r.Counts.Requests, r.Counts.Retries = stats.Requests, stats.Retries
 	r.Duration = e.now().Sub(start)
 	e.record(runID, *r, start)
 	e.logTarget(*r)
