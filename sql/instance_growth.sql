@@ -1,5 +1,5 @@
 -- instance_growth: how fast each instance's backup storage grows.
--- Grain: one row per instance that has any snapshot history. "Now" is the current state (the
+-- Grain: one row per instance (instances table) that has any snapshot history. "Now" is the current state (the
 -- end of today, UTC); "7 days ago" and "30 days ago" are the states at the end of those UTC
 -- days. Like instance_storage_daily it is reconstructed from snapshot_versions through
 -- instance_storage_changes; it reads that table directly so that it needs no other view.
@@ -12,37 +12,10 @@ CREATE VIEW instance_growth AS
 WITH today AS (
     SELECT (now() AT TIME ZONE 'UTC')::date AS day
 ),
-running AS (
-    SELECT
-        c.project_id,
-        c.instance_name,
-        c.day,
-        sum(c.live_change) OVER w                 AS live,
-        sum(c.bytes_change) OVER w                AS bytes,
-        coalesce(lead(c.day) OVER w, t.day + 1)   AS next_day
-    FROM instance_storage_changes AS c
-    CROSS JOIN today AS t
-    WHERE c.day <= t.day
-    WINDOW w AS (PARTITION BY c.project_id, c.instance_name ORDER BY c.day)
-),
-series AS (
-    SELECT
-        r.project_id,
-        r.instance_name,
-        g.day::date - t.day   AS x,
-        r.live,
-        r.bytes
-    FROM running AS r
-    CROSS JOIN today AS t
-    CROSS JOIN LATERAL generate_series(
-        greatest(r.day, t.day - 30), least(r.next_day - 1, t.day), interval '1 day'
-    ) AS g (day)
-    WHERE r.next_day > t.day - 30
-),
 fit AS (
     SELECT
-        s.project_id,
-        s.instance_name,
+        i.project_id,
+        i.name                                 AS instance_name,
         max(s.live) FILTER (WHERE s.x = 0)     AS live_now,
         max(s.live) FILTER (WHERE s.x = -7)    AS live_7d,
         max(s.live) FILTER (WHERE s.x = -30)   AS live_30d,
@@ -52,8 +25,29 @@ fit AS (
         count(*)                               AS n,
         (count(*) * sum(s.x * s.bytes) - sum(s.x) * sum(s.bytes))
             / nullif(count(*) * sum(s.x * s.x) - sum(s.x) * sum(s.x), 0) AS slope
-    FROM series AS s
-    GROUP BY s.project_id, s.instance_name
+    FROM instances AS i
+    CROSS JOIN today AS t
+    CROSS JOIN LATERAL (
+        SELECT
+            g.day::date - t.day   AS x,
+            r.live,
+            r.bytes
+        FROM (
+            SELECT
+                c.day,
+                sum(c.live_change) OVER w                 AS live,
+                sum(c.bytes_change) OVER w                AS bytes,
+                coalesce(lead(c.day) OVER w, t.day + 1)   AS next_day
+            FROM instance_storage_changes AS c
+            WHERE c.project_id = i.project_id AND c.instance_name = i.name AND c.day <= t.day
+            WINDOW w AS (ORDER BY c.day)
+        ) AS r
+        CROSS JOIN LATERAL generate_series(
+            greatest(r.day, t.day - 30), least(r.next_day - 1, t.day), interval '1 day'
+        ) AS g (day)
+        WHERE r.next_day > t.day - 30
+    ) AS s
+    GROUP BY i.project_id, i.name
 )
 SELECT
     f.project_id,

@@ -1,42 +1,49 @@
 -- instance_storage_daily: how many snapshots each instance had and how many bytes they held, day
 -- by day.
--- Grain: one row per instance and UTC calendar day, from the day its first snapshot was seen to
--- today (UTC). Each row is the state at the end of that day, reconstructed from the history in
+-- Grain: one row per instance (instances table) and UTC calendar day, from the day its first
+-- snapshot was seen to today (UTC). Each row is the state at the end of that day, reconstructed from the history in
 -- snapshot_versions (through instance_storage_changes, which triggers keep in step with it), not
 -- from the current snapshots table. Days without a run carry the last known state.
 DROP VIEW IF EXISTS instance_storage_daily CASCADE;
 
 CREATE VIEW instance_storage_daily AS
-WITH running AS (
-    SELECT
-        c.project_id,
-        c.instance_name,
-        c.day,
-        c.live_change,
-        c.bytes_change,
-        sum(c.live_change) OVER w  AS live,
-        sum(c.bytes_change) OVER w AS bytes,
-        lead(c.day) OVER w         AS next_day
-    FROM instance_storage_changes AS c
-    WINDOW w AS (PARTITION BY c.project_id, c.instance_name ORDER BY c.day)
-)
 SELECT
-    r.project_id,
-    r.instance_name,
-    g.day::date                                                      AS day,
-    r.live::integer                                                  AS live_snapshots,
-    r.bytes::bigint                                                  AS stored_bytes,
-    CASE WHEN g.day = r.day THEN r.live_change ELSE 0 END::integer   AS live_change,
-    CASE WHEN g.day = r.day THEN r.bytes_change ELSE 0 END::bigint   AS bytes_change
-FROM running AS r
-CROSS JOIN LATERAL generate_series(
-    r.day,
-    coalesce(r.next_day - 1, greatest(r.day, (now() AT TIME ZONE 'UTC')::date)),
-    interval '1 day'
-) AS g (day);
+    i.project_id,
+    i.name          AS instance_name,
+    d.day,
+    d.live_snapshots,
+    d.stored_bytes,
+    d.live_change,
+    d.bytes_change
+FROM instances AS i
+CROSS JOIN LATERAL (
+    SELECT
+        g.day::date                                                      AS day,
+        r.live::integer                                                  AS live_snapshots,
+        r.bytes::bigint                                                  AS stored_bytes,
+        CASE WHEN g.day = r.day THEN r.live_change ELSE 0 END::integer   AS live_change,
+        CASE WHEN g.day = r.day THEN r.bytes_change ELSE 0 END::bigint   AS bytes_change
+    FROM (
+        SELECT
+            c.day,
+            c.live_change,
+            c.bytes_change,
+            sum(c.live_change) OVER w  AS live,
+            sum(c.bytes_change) OVER w AS bytes,
+            lead(c.day) OVER w         AS next_day
+        FROM instance_storage_changes AS c
+        WHERE c.project_id = i.project_id AND c.instance_name = i.name
+        WINDOW w AS (ORDER BY c.day)
+    ) AS r
+    CROSS JOIN LATERAL generate_series(
+        r.day,
+        coalesce(r.next_day - 1, greatest(r.day, (now() AT TIME ZONE 'UTC')::date)),
+        interval '1 day'
+    ) AS g (day)
+) AS d;
 
 COMMENT ON VIEW instance_storage_daily IS
-    'Per instance and UTC day: live snapshots and stored bytes at the end of the day, and the change from the day before, reconstructed from snapshot_versions. Grain: one row per instance per UTC calendar day, from its first snapshot to today; days without a run carry the last known state.';
+    'Per instance and UTC day: live snapshots and stored bytes at the end of the day, and the change from the day before, reconstructed from snapshot_versions. Grain: one row per instance per UTC calendar day, from its first snapshot to today (UTC); days without a run carry the last known state.';
 COMMENT ON COLUMN instance_storage_daily.project_id IS 'Atlas project (group) id.';
 COMMENT ON COLUMN instance_storage_daily.instance_name IS 'Flex cluster or Serverless instance name.';
 COMMENT ON COLUMN instance_storage_daily.day IS 'Calendar day in UTC (a date; no time zone applies).';

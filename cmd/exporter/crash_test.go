@@ -146,8 +146,8 @@ func TestSIGKILLAtRandomMoments(t *testing.T) {
 	t.Parallel()
 
 	kills := crashEnvInt(t, "CRASHLOOP_KILLS", 10)
-	instances := crashEnvInt(t, "CRASHLOOP_INSTANCES", 6)
-	snapshots := crashEnvInt(t, "CRASHLOOP_SNAPSHOTS", 40)
+	instances := crashEnvInt(t, "CRASHLOOP_INSTANCES", 4)
+	snapshots := crashEnvInt(t, "CRASHLOOP_SNAPSHOTS", 20)
 	seed := uint64(crashEnvInt(t, "CRASHLOOP_SEED", int(time.Now().UnixNano()%1e6)))
 	t.Logf("kills %d, instances %d, snapshots %d, seed %d", kills, instances, snapshots, seed)
 

@@ -25,12 +25,25 @@ func (e *Exporter) exportInstance(ctx context.Context, runID int64, inst atlas.I
 	start := e.now()
 	r := TargetResult{Key: key(inst), Instance: inst}
 
-	r.Counts, r.Err = e.transfer(ctx, runID, inst)
+	r.Counts, r.Err = e.guardedTransfer(ctx, runID, inst)
 	r.Duration = e.now().Sub(start)
 	e.record(runID, r, start)
 	e.logTarget(r)
 
 	return r
+}
+
+// guardedTransfer turns a panic inside one target into that target's
+// failure: its transaction is rolled back by transfer's deferred Rollback,
+// and the other targets go on.
+func (e *Exporter) guardedTransfer(ctx context.Context, runID int64, inst atlas.Instance) (c db.Counts, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+
+	return e.transfer(ctx, runID, inst)
 }
 
 // transfer is the body of exportInstance: nothing is committed unless every
