@@ -1,67 +1,75 @@
 -- instance_growth: how fast each instance's backup storage grows.
--- Grain: one row per instance (instances table) that has any snapshot history. "Now" is the current state (the
+-- Grain: one row per instance that has any snapshot history. "Now" is the current state (the
 -- end of today, UTC); "7 days ago" and "30 days ago" are the states at the end of those UTC
 -- days. Like instance_storage_daily it is reconstructed from snapshot_versions through
 -- instance_storage_changes; it reads that table directly so that it needs no other view.
 --
--- The daily growth is the least-squares slope of stored bytes over the 31 end-of-day states
--- from 30 days ago to today (fewer for younger instances), computed in exact numeric arithmetic.
+-- The daily growth is the least-squares slope of stored bytes against the day over the
+-- end-of-day states from 30 days ago to today (31 of them; fewer for younger instances), in
+-- exact numeric arithmetic. It is computed in one pass over the changes, without expanding the
+-- days: with x the day relative to today (-30..0), c(d) the change on day d, x0 the first day
+-- fitted and base the state before the window, the state on day x is base + sum of c(d) for
+-- x0 <= d <= x, so
+--   sum of states     = n * base + sum over d >= x0 of c(d) * (1 - d)
+--   sum of x * state  = base * S(x0) + sum over d >= x0 of c(d) * S(d),  S(a) = a * (1 - a) / 2
+-- (S(a) being the sum of the integers from a to 0), and the slope is
+-- (n * sum(x * state) - sum(x) * sum(state)) / (n * sum(x * x) - sum(x) ^ 2).
 DROP VIEW IF EXISTS instance_growth CASCADE;
 
 CREATE VIEW instance_growth AS
-WITH today AS (
-    SELECT (now() AT TIME ZONE 'UTC')::date AS day
+WITH changes AS (
+    SELECT
+        c.project_id,
+        c.instance_name,
+        c.day - (now() AT TIME ZONE 'UTC')::date AS d,
+        c.live_change,
+        c.bytes_change
+    FROM instance_storage_changes AS c
+    WHERE c.day <= (now() AT TIME ZONE 'UTC')::date
+),
+sums AS (
+    SELECT
+        ch.project_id,
+        ch.instance_name,
+        greatest(min(ch.d), -30)                                            AS x0,
+        sum(ch.live_change)                                                 AS live_now,
+        sum(ch.live_change) FILTER (WHERE ch.d <= -7)                       AS live_7d,
+        sum(ch.live_change) FILTER (WHERE ch.d <= -30)                      AS live_30d,
+        sum(ch.bytes_change)                                                AS bytes_now,
+        sum(ch.bytes_change) FILTER (WHERE ch.d <= -7)                      AS bytes_7d,
+        sum(ch.bytes_change) FILTER (WHERE ch.d <= -30)                     AS bytes_30d,
+        coalesce(sum(ch.bytes_change) FILTER (WHERE ch.d < -30), 0)         AS base,
+        coalesce(sum(ch.bytes_change * (1 - ch.d)) FILTER (WHERE ch.d >= -30), 0) AS sy_changes,
+        coalesce(sum(ch.bytes_change * ch.d * (1 - ch.d) / 2) FILTER (WHERE ch.d >= -30), 0) AS sxy_changes,
+        min(ch.d)                                                           AS first_d
+    FROM changes AS ch
+    GROUP BY ch.project_id, ch.instance_name
 ),
 fit AS (
     SELECT
-        i.project_id,
-        i.name                                 AS instance_name,
-        max(s.live) FILTER (WHERE s.x = 0)     AS live_now,
-        max(s.live) FILTER (WHERE s.x = -7)    AS live_7d,
-        max(s.live) FILTER (WHERE s.x = -30)   AS live_30d,
-        max(s.bytes) FILTER (WHERE s.x = 0)    AS bytes_now,
-        max(s.bytes) FILTER (WHERE s.x = -7)   AS bytes_7d,
-        max(s.bytes) FILTER (WHERE s.x = -30)  AS bytes_30d,
-        count(*)                               AS n,
-        (count(*) * sum(s.x * s.bytes) - sum(s.x) * sum(s.bytes))
-            / nullif(count(*) * sum(s.x * s.x) - sum(s.x) * sum(s.x), 0) AS slope
-    FROM instances AS i
-    CROSS JOIN today AS t
-    CROSS JOIN LATERAL (
-        SELECT
-            g.day::date - t.day   AS x,
-            r.live,
-            r.bytes
-        FROM (
-            SELECT
-                c.day,
-                sum(c.live_change) OVER w                 AS live,
-                sum(c.bytes_change) OVER w                AS bytes,
-                coalesce(lead(c.day) OVER w, t.day + 1)   AS next_day
-            FROM instance_storage_changes AS c
-            WHERE c.project_id = i.project_id AND c.instance_name = i.name AND c.day <= t.day
-            WINDOW w AS (ORDER BY c.day)
-        ) AS r
-        CROSS JOIN LATERAL generate_series(
-            greatest(r.day, t.day - 30), least(r.next_day - 1, t.day), interval '1 day'
-        ) AS g (day)
-        WHERE r.next_day > t.day - 30
-    ) AS s
-    GROUP BY i.project_id, i.name
+        s.*,
+        1 - s.x0                                        AS n,
+        s.x0 * (1 - s.x0) / 2                           AS sx,
+        (-s.x0) * (1 - s.x0) * (1 - 2 * s.x0) / 6       AS sxx,
+        (1 - s.x0) * s.base + s.sy_changes              AS sy,
+        s.base * s.x0 * (1 - s.x0) / 2 + s.sxy_changes  AS sxy
+    FROM sums AS s
 )
 SELECT
     f.project_id,
     f.instance_name,
-    f.live_now::integer                                                   AS live_snapshots,
-    f.live_7d::integer                                                    AS live_snapshots_7d_ago,
-    f.live_30d::integer                                                   AS live_snapshots_30d_ago,
-    f.bytes_now::bigint                                                   AS stored_bytes,
-    f.bytes_7d::bigint                                                    AS stored_bytes_7d_ago,
-    f.bytes_30d::bigint                                                   AS stored_bytes_30d_ago,
-    round(f.slope, 3)                                                     AS growth_bytes_per_day,
-    f.n::integer                                                          AS growth_days,
-    round(100 * (f.bytes_now - f.bytes_7d) / nullif(f.bytes_7d, 0), 2)    AS change_7d_pct,
-    round(100 * (f.bytes_now - f.bytes_30d) / nullif(f.bytes_30d, 0), 2)  AS change_30d_pct
+    f.live_now::integer                                                       AS live_snapshots,
+    CASE WHEN f.first_d <= -7 THEN f.live_7d END::integer                     AS live_snapshots_7d_ago,
+    CASE WHEN f.first_d <= -30 THEN f.live_30d END::integer                   AS live_snapshots_30d_ago,
+    f.bytes_now::bigint                                                       AS stored_bytes,
+    CASE WHEN f.first_d <= -7 THEN f.bytes_7d END::bigint                     AS stored_bytes_7d_ago,
+    CASE WHEN f.first_d <= -30 THEN f.bytes_30d END::bigint                   AS stored_bytes_30d_ago,
+    round((f.n * f.sxy - f.sx * f.sy) / nullif(f.n * f.sxx - f.sx * f.sx, 0), 3) AS growth_bytes_per_day,
+    f.n::integer                                                              AS growth_days,
+    CASE WHEN f.first_d <= -7
+        THEN round(100 * (f.bytes_now - f.bytes_7d) / nullif(f.bytes_7d, 0), 2) END   AS change_7d_pct,
+    CASE WHEN f.first_d <= -30
+        THEN round(100 * (f.bytes_now - f.bytes_30d) / nullif(f.bytes_30d, 0), 2) END AS change_30d_pct
 FROM fit AS f;
 
 COMMENT ON VIEW instance_growth IS

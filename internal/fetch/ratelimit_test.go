@@ -50,16 +50,19 @@ func TestRateLimitPacesRequests(t *testing.T) {
 		cfg.RateBurst = 1
 	})
 
+	// Only lower bounds on time: a loaded machine makes everything slower,
+	// and time spent elsewhere refills the bucket, so fewer requests may
+	// need to wait.
 	start := time.Now()
 	_, stats, err := collect(t.Context(), c, flexInstance("prod"))
 	require.NoError(t, err)
 	require.Equal(t, 11, stats.Requests)
 	require.GreaterOrEqual(t, time.Since(start), 450*time.Millisecond)
-	require.Equal(t, 10, stats.RateLimitWaits)
-	require.Greater(t, stats.RateLimitWait, 400*time.Millisecond)
+	require.Positive(t, stats.RateLimitWaits)
+	require.LessOrEqual(t, stats.RateLimitWaits, 10, "the first request has the burst")
 
 	other := atlas.Instance{ProjectID: otherProject, Name: "prod", Family: atlas.Flex}
 	_, stats, err = collect(t.Context(), c, other)
 	require.NoError(t, err)
-	require.Equal(t, 10, stats.RateLimitWaits, "the other project's first request does not wait")
+	require.LessOrEqual(t, stats.RateLimitWaits, 10, "the other project's first request does not wait")
 }
