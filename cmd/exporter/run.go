@@ -18,6 +18,9 @@ Usage:
   exporter serve                    export on EXPORTER_SCHEDULE; serve /healthz, /readyz, /metrics
   exporter migrate up|down N|version|force V
                                     manage the schema
+  exporter report expiring|freshness|growth|failures|health [--format table|csv|json]
+                  [--project ID] [--instance NAME] [--limit N]
+                                    print a reporting view
   exporter demo                     export synthetic data from a built-in Atlas simulator
   exporter config                   list every environment variable
   exporter version                  print version, commit and Go version
@@ -62,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, cfg, logger)
 	case "migrate":
 		return runMigrate(ctx, cfg, logger, rest, stdout)
+	case "report":
+		return runReport(ctx, cfg, rest, stdout)
 	case "demo":
 		return runDemo(ctx, cfg, logger, stdout)
 	case "config":

@@ -4,20 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlas"
 )
-
-var (
-	projectIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
-	namePattern      = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]*$`)
-)
-
-// maxNameLen is the longest instance name Atlas accepts.
-const maxNameLen = 64
 
 // ParseTargets parses EXPORTER_TARGETS: comma-separated GROUPID or
 // GROUPID/NAME, each optionally prefixed with flex: or serverless:.
@@ -62,8 +53,8 @@ func ParseTarget(item string) (atlas.Target, error) {
 	}
 
 	project, name, hasName := strings.Cut(item, "/")
-	if !projectIDPattern.MatchString(project) {
-		return atlas.Target{}, errors.New("project id must be 24 lower-case hexadecimal characters")
+	if err := atlas.CheckProjectID(project); err != nil {
+		return atlas.Target{}, err
 	}
 
 	t.ProjectID = project
@@ -71,27 +62,13 @@ func ParseTarget(item string) (atlas.Target, error) {
 		return t, nil
 	}
 
-	if err := ValidateName(name); err != nil {
+	if err := atlas.CheckName(name); err != nil {
 		return atlas.Target{}, err
 	}
 
 	t.Name = name
 
 	return t, nil
-}
-
-// ValidateName checks an instance name against Atlas's pattern.
-func ValidateName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("instance name is empty")
-	case len(name) > maxNameLen:
-		return fmt.Errorf("instance name is longer than %d characters", maxNameLen)
-	case !namePattern.MatchString(name):
-		return errors.New("instance name must be letters, digits and hyphens, starting with a letter or digit")
-	}
-
-	return nil
 }
 
 // Shard selects this process's share of the targets: those whose stable

@@ -139,12 +139,32 @@ WHERE (SELECT NOT ` + stagedChanged + ` FROM snapshots AS s WHERE s.id = g.id)`
 		return 0, nil
 	}
 
+	stored, err := t.instanceHasSnapshots(ctx)
+	if err != nil || !stored {
+		return seen, err
+	}
+
 	tag, err := t.tx.Exec(ctx, query)
 	if err != nil {
 		return 0, fmt.Errorf("set unchanged snapshots aside: %w", err)
 	}
 
 	return seen - int(tag.RowsAffected()), nil
+}
+
+// instanceHasSnapshots reports whether any snapshot is stored under the
+// instance. When none is (a first export), no staged row can be unchanged,
+// since an unchanged row has the same project and instance, and pruning
+// would probe the primary key once per row for nothing.
+func (t *TargetTx) instanceHasSnapshots(ctx context.Context) (bool, error) {
+	const query = `SELECT EXISTS (SELECT 1 FROM snapshots WHERE project_id = $1 AND instance_name = $2)`
+
+	var stored bool
+	if err := t.tx.QueryRow(ctx, query, t.inst.ProjectID, t.inst.Name).Scan(&stored); err != nil {
+		return false, fmt.Errorf("look for stored snapshots of the instance: %w", err)
+	}
+
+	return stored, nil
 }
 
 // insertNew inserts snapshots never seen before, at version 1, with their

@@ -80,7 +80,7 @@ func FuzzInstanceName(f *testing.F) {
 			return
 		}
 
-		if len(name) > maxNameLen || url.PathEscape(name) != name || strings.ContainsAny(name, "/%?#.\\ ") {
+		if len(name) > atlas.MaxNameLen || url.PathEscape(name) != name || strings.ContainsAny(name, "/%?#.\\ ") {
 			t.Fatalf("name %q accepted", name)
 		}
 	})

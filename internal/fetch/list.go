@@ -43,19 +43,12 @@ type Page struct {
 	Snapshots []atlas.Snapshot
 }
 
-var (
-	projectIDPattern  = regexp.MustCompile(`^[0-9a-f]{24}$`)
-	namePattern       = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]*$`)
-	snapshotIDPattern = regexp.MustCompile(`^[a-zA-Z0-9]+$`)
-)
-
-// maxNameLen is the longest instance name accepted.
-const maxNameLen = 64
+var snapshotIDPattern = regexp.MustCompile(`^[a-zA-Z0-9]+$`)
 
 // checkProjectID refuses anything but a 24-digit hex project id.
 func checkProjectID(id string) error {
-	if !projectIDPattern.MatchString(id) {
-		return fmt.Errorf("%w: project id %q is not 24 hex digits", ErrInvalidArgument, id)
+	if err := atlas.CheckProjectID(id); err != nil {
+		return fmt.Errorf("%w: %q: %w", ErrInvalidArgument, id, err)
 	}
 
 	return nil
@@ -81,8 +74,8 @@ func checkInstance(inst atlas.Instance) error {
 
 // checkName refuses an instance name that Atlas would not accept.
 func checkName(name string) error {
-	if len(name) > maxNameLen || !namePattern.MatchString(name) {
-		return fmt.Errorf("%w: instance name %q", ErrInvalidArgument, name)
+	if err := atlas.CheckName(name); err != nil {
+		return fmt.Errorf("%w: %q: %w", ErrInvalidArgument, name, err)
 	}
 
 	return nil
@@ -195,7 +188,7 @@ func (c *Client) GetSnapshot(ctx context.Context, inst atlas.Instance, id string
 		return atlas.Snapshot{}, stats, err
 	}
 
-	if len(id) > maxNameLen || !snapshotIDPattern.MatchString(id) {
+	if len(id) > atlas.MaxNameLen || !snapshotIDPattern.MatchString(id) {
 		return atlas.Snapshot{}, stats, fmt.Errorf("%w: snapshot id %q", ErrInvalidArgument, id)
 	}
 

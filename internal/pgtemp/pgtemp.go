@@ -102,6 +102,25 @@ func (c *Cluster) Stop() error {
 	return err
 }
 
+// Restart stops the server the way an operator's restart does (fast
+// shutdown: sessions are terminated, a checkpoint is written) and starts it
+// again on the same port, with the same data. Clients' connections are cut;
+// new ones succeed once Restart returns. It fails if another process took
+// the port while the server was down.
+func (c *Cluster) Restart(ctx context.Context) error {
+	if out, err := c.run(ctx, c.pgCtl, "stop", "-D", c.dataDir(), "-m", "fast", "-w"); err != nil {
+		return fmt.Errorf("stop throwaway postgres for a restart: %w: %s", err, lastLines(out, 10))
+	}
+
+	if err := c.start(ctx); err != nil {
+		return fmt.Errorf("restart throwaway postgres: %w", err)
+	}
+
+	c.logger.Debug("throwaway postgres restarted", "dir", c.dir, "port", c.port)
+
+	return nil
+}
+
 func (c *Cluster) dataDir() string {
 	return filepath.Join(c.dir, "data")
 }

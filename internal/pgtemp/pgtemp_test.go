@@ -43,6 +43,52 @@ func TestStartConnectStop(t *testing.T) {
 	require.Error(t, err, "the server must be gone after Stop")
 }
 
+// Restart cuts the open sessions and brings the server back on the same
+// port with the data it had.
+func TestRestartKeepsPortAndData(t *testing.T) {
+	t.Parallel()
+
+	ctx := t.Context()
+	c := startCluster(t)
+	port := c.Port()
+
+	conn, err := pgx.Connect(ctx, c.URL())
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "CREATE TABLE kept AS SELECT 42 AS answer")
+	require.NoError(t, err)
+
+	require.NoError(t, c.Restart(ctx))
+	require.Equal(t, port, c.Port())
+
+	_, err = conn.Exec(ctx, "SELECT 1")
+	require.Error(t, err, "a session from before the restart must be cut")
+	require.True(t, conn.IsClosed())
+
+	conn, err = pgx.Connect(ctx, c.URL())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+
+	var answer int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT answer FROM kept").Scan(&answer))
+	require.Equal(t, 42, answer)
+}
+
+// startCluster starts a cluster stopped when the test ends, or skips the
+// test when PostgreSQL is not installed (outside CI).
+func startCluster(t *testing.T) *pgtemp.Cluster {
+	t.Helper()
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := pgtemp.Start(t.Context(), logger)
+	if os.Getenv("CI") != "true" && errors.Is(err, pgtemp.ErrNotInstalled) {
+		t.Skip(err.Error())
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Stop()) })
+
+	return c
+}
+
 func TestNotInstalledGivesTheInstallHint(t *testing.T) {
 	t.Parallel()
 
