@@ -106,7 +106,7 @@ SELECT
     'partial', 'bench', 1, 'bench', 5000, 4990, 10
 FROM generate_series(0, 2159) AS r, bench_clock AS c;
 
-SELECT setval(pg_get_serial_sequence('export_runs', 'id'), 2160);
+SELECT setval(pg_get_serial_sequence('export_runs', 'id'), 2160) \g /dev/null
 
 -- The secondary index is built once after the load rather than row by row during it.
 DROP INDEX export_run_targets_target_idx;

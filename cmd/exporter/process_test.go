@@ -26,7 +26,8 @@ import (
 
 // Process-level test helpers: the exporter binary built once by TestMain,
 // run as a child process against the Atlas simulator and a test database.
-// Every child's output is kept and checked for credentials and tokens.
+// Every child's output, and what the exporter served or sent (/metrics,
+// Pushgateway pushes), is kept and checked for credentials and tokens.
 
 // Build stamps of the binary under test, checked by `exporter version`.
 const (
@@ -93,10 +94,7 @@ func procSweep() []string {
 	procState.Lock()
 	defer procState.Unlock()
 
-	secrets := slices.Clone(procState.secrets)
-	for _, sim := range procState.sims {
-		secrets = append(secrets, sim.IssuedTokens()...)
-	}
+	secrets := procSecretsLocked()
 
 	var leaks []string
 	for _, out := range procState.outputs {
@@ -106,6 +104,17 @@ func procSweep() []string {
 	}
 
 	return leaks
+}
+
+// procSecretsLocked is every credential handed out and every token the
+// simulators issued so far; procState must be locked.
+func procSecretsLocked() []string {
+	secrets := slices.Clone(procState.secrets)
+	for _, sim := range procState.sims {
+		secrets = append(secrets, sim.IssuedTokens()...)
+	}
+
+	return secrets
 }
 
 // procLeaksIn names what of secrets and the leak markers text contains,
@@ -288,10 +297,7 @@ func procKeep(t *testing.T, args []string, res procResult) {
 
 	procState.Lock()
 	procState.outputs = append(procState.outputs, out)
-	secrets := slices.Clone(procState.secrets)
-	for _, sim := range procState.sims {
-		secrets = append(secrets, sim.IssuedTokens()...)
-	}
+	secrets := procSecretsLocked()
 	procState.Unlock()
 
 	for _, leak := range procLeaksIn(res.stdout+res.stderr, secrets) {
@@ -303,6 +309,22 @@ func procKeep(t *testing.T, args []string, res procResult) {
 			t.Logf("exporter %s: exit %d\nstdout:\n%s\nstderr:\n%s", out.args, res.code, res.stdout, res.stderr)
 		}
 	})
+}
+
+// procKeepText records what the exporter served or sent rather than
+// wrote (a /metrics body, a Pushgateway push), named by what, for the final
+// sweep, and checks it for leaks now.
+func procKeepText(t *testing.T, what, text string) {
+	t.Helper()
+
+	procState.Lock()
+	procState.outputs = append(procState.outputs, procOutput{test: t.Name(), args: what, stdout: text})
+	secrets := procSecretsLocked()
+	procState.Unlock()
+
+	for _, leak := range procLeaksIn(text, secrets) {
+		t.Errorf("%s: contains %s", what, leak)
+	}
 }
 
 // procOpenDB opens a test database for the test's own queries.

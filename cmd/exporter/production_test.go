@@ -334,6 +334,7 @@ func TestRunPushesMetrics(t *testing.T) {
 	require.Equal(t, exitOK, prodStart(t, env, "run").wait(t).code)
 
 	p := <-got
+	procKeepText(t, "run: Pushgateway push "+p.path, p.body)
 	require.Equal(t, http.MethodPut, p.method)
 	require.Equal(t, map[string]string{"job": "atlas_snapshot_exporter", "schema": "atlas_backup", "shard": "0"}, pushGroup(t, p.path))
 	for _, want := range []string{`runs_total{status="succeeded"} 1`, `snapshots_seen_total 7`, `atlas_requests_total{family="flex",status="200"}`} {

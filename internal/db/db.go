@@ -73,6 +73,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 
 	applySettings(pcfg, schema, cfg)
+	pcfg.ShouldPing = pingOnAcquire
 
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
@@ -112,6 +113,17 @@ func applySettings(pcfg *pgxpool.Config, schema string, cfg Config) {
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
 	}
+}
+
+// pingOnAcquire makes the pool check every connection before handing it
+// out. pgxpool's default pings only those idle for over a second, so after
+// a PostgreSQL restart a connection released less than a second earlier
+// came back dead and failed whatever ran on it first: a scheduled pass, a
+// /readyz probe. A dead one found by the ping is dropped and the next tried.
+// The cost is one round trip per acquire, small beside the statements each
+// acquire serves.
+func pingOnAcquire(context.Context, pgxpool.ShouldPingParams) bool {
+	return true
 }
 
 // Close releases the connections of runs still open, which frees their

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // The attribute columns shared by snapshots, snapshot_versions and the
@@ -59,13 +61,16 @@ func (t *TargetTx) Merge(ctx context.Context, p MergeParams) (MergeResult, error
 
 // merge runs the steps in an order that lets each touch as few rows as it
 // can: removals first, while the stage still holds the whole listing; then
-// the unchanged snapshots leave the stage, so that inserts and updates see
-// only the rows that need them (none at all on an unchanged rerun).
+// the unchanged snapshots leave the stage, so that updates and inserts see
+// only the rows that need them (none at all on an unchanged rerun). Updates
+// come before inserts: the stored ids left in the stage are then exactly the
+// changed ones, and a first export (nothing stored) skips them.
 func (t *TargetTx) merge(ctx context.Context, p MergeParams) (MergeResult, error) {
 	var res MergeResult
 	var err error
 
-	if res.Seen, err = t.foldStage(ctx); err != nil {
+	var stored bool
+	if res.Seen, stored, err = t.foldStage(ctx, p); err != nil {
 		return res, err
 	}
 
@@ -73,25 +78,21 @@ func (t *TargetTx) merge(ctx context.Context, p MergeParams) (MergeResult, error
 		return res, err
 	}
 
-	pending, err := t.pruneUnchanged(ctx, res.Seen)
+	pending, err := t.pruneUnchanged(ctx, res.Seen, stored)
 	if err != nil {
 		return res, err
 	}
 
-	if pending > 0 {
-		if res.Created, err = t.insertNew(ctx, p); err != nil {
-			return res, err
-		}
-	}
-
-	if pending > res.Created {
+	if pending > 0 && stored {
 		if res.Updated, err = t.updateChanged(ctx, p); err != nil {
 			return res, err
 		}
 	}
 
-	if err = t.recordListing(ctx, p); err != nil {
-		return res, err
+	if pending > res.Updated {
+		if res.Created, err = t.insertNew(ctx, p); err != nil {
+			return res, err
+		}
 	}
 
 	res.Unchanged = res.Seen - res.Created - res.Updated
@@ -100,34 +101,56 @@ func (t *TargetTx) merge(ctx context.Context, p MergeParams) (MergeResult, error
 }
 
 // foldStage keeps only the last arrival of each id (offset paging can list
-// one twice) and counts what is left. The stage is not analyzed: every
-// merge statement drives from it into an index of the stored tables, and
-// the planner sizes it from its pages.
-func (t *TargetTx) foldStage(ctx context.Context) (int, error) {
+// one twice), counts what is left, tells whether the instance has any
+// snapshot stored, and records the complete listing on the instance: one
+// round trip. The stage is not analyzed: every merge
+// statement drives from it into an index of the stored tables.
+func (t *TargetTx) foldStage(ctx context.Context, p MergeParams) (int, bool, error) {
 	const (
 		fold = `DELETE FROM pg_temp.` + stageTable + ` AS a
 USING pg_temp.` + stageTable + ` AS b
 WHERE a.id = b.id AND a.ord < b.ord`
-		count = `SELECT count(*) FROM pg_temp.` + stageTable
+		count  = `SELECT count(*) FROM pg_temp.` + stageTable
+		stored = `SELECT EXISTS (SELECT 1 FROM snapshots WHERE project_id = $1 AND instance_name = $2)`
 	)
 
-	if _, err := t.tx.Exec(ctx, fold); err != nil {
-		return 0, fmt.Errorf("fold duplicate ids: %w", err)
+	b := &pgx.Batch{}
+	b.Queue(fold)
+	b.Queue(count)
+	b.Queue(stored, t.inst.ProjectID, t.inst.Name)
+	b.Queue(listingQuery, instanceArgs(t.inst, p.ObservedAt)...)
+
+	res := t.tx.SendBatch(ctx, b)
+	defer res.Close()
+
+	if _, err := res.Exec(); err != nil {
+		return 0, false, fmt.Errorf("fold duplicate ids: %w", err)
 	}
 
 	var n int
-	if err := t.tx.QueryRow(ctx, count).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count staged snapshots: %w", err)
+	if err := res.QueryRow().Scan(&n); err != nil {
+		return 0, false, fmt.Errorf("count staged snapshots: %w", err)
 	}
 
-	return n, nil
+	var has bool
+	if err := res.QueryRow().Scan(&has); err != nil {
+		return 0, false, fmt.Errorf("look for stored snapshots of the instance: %w", err)
+	}
+
+	if _, err := res.Exec(); err != nil {
+		return 0, false, fmt.Errorf("record listing of instance: %w", err)
+	}
+
+	return n, has, res.Close()
 }
 
 // pruneUnchanged drops from the stage every snapshot stored live with the
 // same attributes, and returns how many staged rows are left: the new and
 // the changed ones. It runs after markRemoved, which needs the whole
-// listing.
-func (t *TargetTx) pruneUnchanged(ctx context.Context, seen int) (int, error) {
+// listing. When the instance has nothing stored (a first export), no staged
+// row can be unchanged, since an unchanged row has the same project and
+// instance, and the probes are skipped.
+func (t *TargetTx) pruneUnchanged(ctx context.Context, seen int, stored bool) (int, error) {
 	// The comparison is a subquery per staged row on purpose: it can only be
 	// planned as a probe of the primary key. As a join, stale statistics
 	// on snapshots (it grows fast during a first export) once led the
@@ -135,13 +158,8 @@ func (t *TargetTx) pruneUnchanged(ctx context.Context, seen int) (int, error) {
 	const query = `DELETE FROM pg_temp.` + stageTable + ` AS g
 WHERE (SELECT NOT ` + stagedChanged + ` FROM snapshots AS s WHERE s.id = g.id)`
 
-	if seen == 0 {
-		return 0, nil
-	}
-
-	stored, err := t.instanceHasSnapshots(ctx)
-	if err != nil || !stored {
-		return seen, err
+	if seen == 0 || !stored {
+		return seen, nil
 	}
 
 	tag, err := t.tx.Exec(ctx, query)
@@ -150,21 +168,6 @@ WHERE (SELECT NOT ` + stagedChanged + ` FROM snapshots AS s WHERE s.id = g.id)`
 	}
 
 	return seen - int(tag.RowsAffected()), nil
-}
-
-// instanceHasSnapshots reports whether any snapshot is stored under the
-// instance. When none is (a first export), no staged row can be unchanged,
-// since an unchanged row has the same project and instance, and pruning
-// would probe the primary key once per row for nothing.
-func (t *TargetTx) instanceHasSnapshots(ctx context.Context) (bool, error) {
-	const query = `SELECT EXISTS (SELECT 1 FROM snapshots WHERE project_id = $1 AND instance_name = $2)`
-
-	var stored bool
-	if err := t.tx.QueryRow(ctx, query, t.inst.ProjectID, t.inst.Name).Scan(&stored); err != nil {
-		return false, fmt.Errorf("look for stored snapshots of the instance: %w", err)
-	}
-
-	return stored, nil
 }
 
 // insertNew inserts snapshots never seen before, at version 1, with their
@@ -192,18 +195,18 @@ FROM created`
 // updateChanged gives every changed or reappearing snapshot a new version:
 // the current version is closed at ObservedAt first (one current version
 // per id is enforced by a unique index), then the snapshot is updated and an
-// 'updated' version written.
+// 'updated' version written. It runs after pruneUnchanged and before
+// insertNew, so every staged id already stored is one that changed.
 func (t *TargetTx) updateChanged(ctx context.Context, p MergeParams) (int, error) {
 	const (
 		closeCurrent = `UPDATE snapshot_versions AS v SET valid_to = $1
-FROM snapshots AS s
-JOIN pg_temp.` + stageTable + ` AS g ON g.id = s.id
-WHERE v.id = s.id AND v.valid_to IS NULL AND ` + stagedChanged
+FROM pg_temp.` + stageTable + ` AS g
+WHERE v.id = g.id AND v.valid_to IS NULL`
 		update = `WITH changed AS (
     UPDATE snapshots AS s SET ` + setFromStage + `,
         last_seen_at = $1, removed_at = NULL, version = s.version + 1
     FROM pg_temp.` + stageTable + ` AS g
-    WHERE g.id = s.id AND ` + stagedChanged + `
+    WHERE g.id = s.id
     RETURNING s.id, s.version, ` + sAttrs + `
 )
 INSERT INTO snapshot_versions (id, version, ` + attrColumns + `, valid_from, change, run_id)
@@ -258,11 +261,11 @@ FROM removed`
 	return int(tag.RowsAffected()), nil
 }
 
-// recordListing upserts the instance with last_listed_at = ObservedAt.
+// listingQuery upserts the instance with last_listed_at = ObservedAt.
 // Its attributes (and updated_at) change only when they differ; attributes
-// the caller does not know (empty) keep their stored values.
-func (t *TargetTx) recordListing(ctx context.Context, p MergeParams) error {
-	const query = `INSERT INTO instances AS i (
+// the caller does not know (empty) keep their stored values. It is queued
+// with foldStage's statements: it needs nothing the merge computes.
+const listingQuery = `INSERT INTO instances AS i (
     project_id, name, family, state, mongodb_version, backup_enabled, raw,
     first_seen_at, updated_at, last_listed_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)
@@ -283,13 +286,6 @@ ON CONFLICT (project_id, name) DO UPDATE SET
         THEN EXCLUDED.updated_at
         ELSE i.updated_at
     END`
-
-	if _, err := t.tx.Exec(ctx, query, instanceArgs(t.inst, p.ObservedAt)...); err != nil {
-		return fmt.Errorf("record listing of instance: %w", err)
-	}
-
-	return nil
-}
 
 // runIDArg is the run id for snapshot_versions.run_id; 0 means none.
 func (t *TargetTx) runIDArg() *int64 {

@@ -107,21 +107,47 @@ func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) 
 		return nil, fmt.Errorf("begin target %s: %w", key, err)
 	}
 
-	if err := d.lockXact(ctx, tx, d.lockName(lockKindTarget, key)); err != nil {
+	if err := d.prepareTarget(ctx, tx, key, createStage, indexStage); err != nil {
 		rollback(tx)
 
 		return nil, fmt.Errorf("begin target %s: %w", key, err)
 	}
 
-	for _, ddl := range []string{createStage, indexStage} {
-		if _, err := tx.Exec(ctx, ddl); err != nil {
-			rollback(tx)
+	return &TargetTx{tx: tx, runID: runID, inst: inst}, nil
+}
 
-			return nil, fmt.Errorf("begin target %s: create staging table: %w", key, err)
-		}
+// prepareTarget takes the target's lock and makes sure the stage exists, in
+// one round trip when nobody else holds the lock: a try first, then the
+// patient wait of lockXact only when the lock is taken.
+func (d *DB) prepareTarget(ctx context.Context, tx pgx.Tx, key string, ddl ...string) error {
+	const tryLock = `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`
+
+	name := d.lockName(lockKindTarget, key)
+
+	b := &pgx.Batch{}
+	b.Queue(tryLock, name)
+	for _, q := range ddl {
+		b.Queue(q)
 	}
 
-	return &TargetTx{tx: tx, runID: runID, inst: inst}, nil
+	res := tx.SendBatch(ctx, b)
+
+	var locked bool
+	if err := res.QueryRow().Scan(&locked); err != nil {
+		_ = res.Close()
+
+		return fmt.Errorf("try lock %s: %w", name, err)
+	}
+
+	if err := res.Close(); err != nil {
+		return fmt.Errorf("create staging table: %w", err)
+	}
+
+	if locked {
+		return nil
+	}
+
+	return d.lockXact(ctx, tx, name)
 }
 
 // rollback ends a transaction that failed; a cancelled ctx must not leave it

@@ -185,18 +185,15 @@ func firstError(targets []TargetResult) string {
 	return ""
 }
 
-// exportAll runs the instances through a pool of workers.
+// exportAll runs the instances through a pool of workers (see worker).
 func (e *Exporter) exportAll(ctx context.Context, runID int64, instances []atlas.Instance, workers int) []TargetResult {
 	results := make([]TargetResult, len(instances))
 	next := make(chan int)
 
 	var wg sync.WaitGroup
 	for range max(workers, 1) {
-		wg.Go(func() {
-			for i := range next {
-				results[i] = e.exportInstance(ctx, runID, instances[i])
-			}
-		})
+		w := &worker{e: e, ctx: ctx, runID: runID, next: next, instances: instances, results: results}
+		wg.Go(w.run)
 	}
 
 	for i := range instances {

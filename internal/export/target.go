@@ -19,13 +19,15 @@ const relistThreshold = 20
 // has, so that removals cannot be trusted.
 var errIncompleteListing = errors.New("snapshot listing incomplete")
 
-// exportInstance lists, stages and merges one instance in one transaction,
-// and records the outcome whatever it is.
-func (e *Exporter) exportInstance(ctx context.Context, runID int64, inst atlas.Instance) TargetResult {
+// exportInstance stages the instance's listing l and merges it in one
+// transaction, and records the outcome whatever it is. listed is called
+// once the listing is complete and confirmed, before the merge (see
+// worker).
+func (e *Exporter) exportInstance(ctx context.Context, runID int64, inst atlas.Instance, l *listing, listed func()) TargetResult {
 	start := e.now()
 	r := TargetResult{Key: key(inst), Instance: inst}
 
-	r.Counts, r.Err = e.guardedTransfer(ctx, runID, inst)
+	r.Counts, r.Err = e.guardedTransfer(ctx, runID, inst, l, listed)
 	r.Duration = e.now().Sub(start)
 	e.record(runID, r, start)
 	e.logTarget(r)
@@ -36,20 +38,21 @@ func (e *Exporter) exportInstance(ctx context.Context, runID int64, inst atlas.I
 // guardedTransfer turns a panic inside one target into that target's
 // failure: its transaction is rolled back by transfer's deferred Rollback,
 // and the other targets go on.
-func (e *Exporter) guardedTransfer(ctx context.Context, runID int64, inst atlas.Instance) (c db.Counts, err error) {
+func (e *Exporter) guardedTransfer(ctx context.Context, runID int64, inst atlas.Instance, l *listing, listed func()) (c db.Counts, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
 		}
 	}()
 
-	return e.transfer(ctx, runID, inst)
+	return e.transfer(ctx, runID, inst, l, listed)
 }
 
 // transfer is the body of exportInstance: nothing is committed unless every
 // step succeeds.
-func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instance) (db.Counts, error) {
+func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instance, l *listing, listed func()) (db.Counts, error) {
 	var c db.Counts
+	defer l.stop()
 
 	tx, err := e.db.BeginTarget(ctx, runID, inst)
 	if err != nil {
@@ -57,7 +60,7 @@ func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instanc
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 
-	stats, err := e.client.ListSnapshots(ctx, inst, func(p fetch.Page) error {
+	stats, err := l.drain(func(p fetch.Page) error {
 		return tx.Stage(ctx, p.Snapshots)
 	})
 	addFetch(&c, stats)
@@ -69,6 +72,8 @@ func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instanc
 	if err != nil {
 		return c, err
 	}
+
+	listed()
 
 	m, err := tx.Merge(ctx, db.MergeParams{ObservedAt: e.now(), Removed: removed})
 	if err != nil {

@@ -1,0 +1,123 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlas"
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/fetch"
+)
+
+// listing is one instance's snapshot listing, running in a goroutine of its
+// own ahead of the instance's transaction. Pages are handed over one at a
+// time through an unbuffered channel, so the listing fetches page k+1 only
+// once page k was taken: at most one page waits, and memory stays flat.
+type listing struct {
+	pages  chan fetch.Page
+	done   chan struct{}
+	cancel context.CancelFunc
+	stats  fetch.ListStats
+	err    error
+}
+
+// startListing starts listing inst. The caller must drain or stop it.
+func (e *Exporter) startListing(ctx context.Context, inst atlas.Instance) *listing {
+	ctx, cancel := context.WithCancelCause(ctx)
+	l := &listing{pages: make(chan fetch.Page), done: make(chan struct{}), cancel: func() { cancel(context.Canceled) }}
+
+	go func() {
+		defer close(l.done)
+		defer close(l.pages)
+
+		// A panic here would not reach guardedTransfer's recover: it fails
+		// the listing, and with it only this target.
+		defer func() {
+			if p := recover(); p != nil {
+				l.err = fmt.Errorf("panic: %v", p)
+			}
+		}()
+
+		l.stats, l.err = e.client.ListSnapshots(ctx, inst, func(p fetch.Page) error {
+			select {
+			case l.pages <- p:
+				return nil
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		})
+	}()
+
+	return l
+}
+
+// drain hands every page to stage in order and returns what the listing
+// cost. A stage error stops the listing and is returned as is.
+func (l *listing) drain(stage func(fetch.Page) error) (fetch.ListStats, error) {
+	for p := range l.pages {
+		if err := stage(p); err != nil {
+			l.stop()
+
+			return l.stats, err
+		}
+	}
+
+	<-l.done
+
+	return l.stats, l.err
+}
+
+// stop ends the listing and waits for its goroutine; it may be called at
+// any time, more than once.
+func (l *listing) stop() {
+	l.cancel()
+
+	// Discard what was already fetched: nobody will stage it.
+	for range l.pages {
+	}
+
+	<-l.done
+}
+
+// worker exports instances one after another. While an instance merges,
+// the next instance's listing is already on its way, so that the pool keeps
+// its requests in flight instead of waiting for the database: at most one
+// listing request per worker is outstanding at any time.
+type worker struct {
+	e         *Exporter
+	ctx       context.Context
+	runID     int64
+	next      <-chan int
+	instances []atlas.Instance
+	results   []TargetResult
+}
+
+func (w *worker) run() {
+	i, ok := <-w.next
+	if !ok {
+		return
+	}
+
+	l := w.e.startListing(w.ctx, w.instances[i])
+	for {
+		var (
+			j      int
+			more   bool
+			nextL  *listing
+			listed = sync.OnceFunc(func() {
+				if j, more = <-w.next; more {
+					nextL = w.e.startListing(w.ctx, w.instances[j])
+				}
+			})
+		)
+
+		w.results[i] = w.e.exportInstance(w.ctx, w.runID, w.instances[i], l, listed)
+		listed()
+
+		if !more {
+			return
+		}
+
+		i, l = j, nextL
+	}
+}
