@@ -9,8 +9,9 @@ import (
 )
 
 // printConfig lists every variable with its default, its current value
-// (secrets masked) and its meaning.
-func printConfig(w io.Writer) error {
+// (secrets masked) and its meaning. It works on a bad configuration too, which
+// is when it helps most: the problem is named on stderr after the table.
+func printConfig(w, stderr io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tCURRENT\tMEANING")
 
@@ -20,7 +21,15 @@ func printConfig(w io.Writer) error {
 
 	fmt.Fprintln(tw, "\nAny secret may be given as a file instead: NAME_FILE=/path.")
 
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	if _, err := config.Load(); err != nil {
+		fmt.Fprintln(stderr, "problem:", err)
+	}
+
+	return nil
 }
 
 func dash(s string) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlassim"
@@ -14,6 +15,10 @@ import (
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/db"
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/pgtemp"
 )
+
+// demoSchema keeps the demo's synthetic data apart from a real export's, in
+// the same database, unless EXPORTER_DB_SCHEMA says otherwise.
+const demoSchema = "atlas_demo"
 
 // demoShape is the synthetic organisation the demo exports: a few projects,
 // Flex and Serverless, some hundreds of snapshots.
@@ -33,11 +38,17 @@ func runDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout
 	cfg.ClientID, cfg.ClientSecret = sim.clientID, sim.clientSecret
 	cfg.PublicKey, cfg.PrivateKey = "", ""
 
-	database, stopDB, err := demoDatabase(ctx, cfg, logger)
+	if _, set := os.LookupEnv("EXPORTER_DB_SCHEMA"); !set {
+		cfg.Schema = demoSchema
+	}
+
+	database, where, stopDB, err := demoDatabase(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer stopDB()
+
+	fmt.Fprintf(stdout, "exporting synthetic data into %s, schema %s\n\n", where, cfg.Schema)
 
 	client, err := newClient(cfg, logger, nil)
 	if err != nil {
@@ -93,19 +104,25 @@ func startSimulator(logger *slog.Logger) (*demoSimulator, error) {
 	return d, nil
 }
 
-// demoDatabase uses DATABASE_URL (or libpq defaults) when a server answers
-// there, and otherwise starts a throwaway cluster.
-func demoDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (*db.DB, func(), error) {
+// demoDatabase opens the demo's database and says where it is. A
+// DATABASE_URL that was given must work; without one, the libpq defaults are
+// tried, and when no server answers there a throwaway cluster is started and
+// removed afterwards.
+func demoDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (*db.DB, string, func(), error) {
 	database, err := openDatabase(ctx, cfg, logger)
 	if err == nil {
-		return database, database.Close, nil
+		return database, "database " + database.Name() + " on " + database.Host(), database.Close, nil
 	}
 
-	logger.Warn("no usable database, starting a throwaway PostgreSQL", "err", err)
+	if cfg.DatabaseURL != "" || ctx.Err() != nil {
+		return nil, "", nil, err
+	}
+
+	logger.Warn("no PostgreSQL at the libpq defaults, starting a throwaway one", "err", err)
 
 	cluster, err := pgtemp.Start(ctx, logger)
 	if err != nil {
-		return nil, nil, databaseError{err}
+		return nil, "", nil, databaseError{err}
 	}
 
 	cfg.DatabaseURL = cluster.URL()
@@ -113,10 +130,10 @@ func demoDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 	if err != nil {
 		cluster.Stop()
 
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 
-	return database, func() {
+	return database, "a throwaway PostgreSQL (deleted when the demo ends)", func() {
 		database.Close()
 		cluster.Stop()
 	}, nil

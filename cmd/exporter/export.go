@@ -183,8 +183,13 @@ func logStart(logger *slog.Logger, cmd string, cfg config.Config) {
 
 // printSummary writes the short human summary of a pass.
 func printSummary(w io.Writer, res export.Result) {
-	fmt.Fprintf(w, "run %d %s in %s: %d targets, %d failed\n",
-		res.RunID, res.Status, res.Duration.Round(time.Millisecond), len(res.Targets), res.Failed())
+	interrupted := res.Interrupted()
+	fmt.Fprintf(w, "run %d %s in %s: %d targets, %d failed",
+		res.RunID, res.Status, res.Duration.Round(time.Millisecond), len(res.Targets), res.Failed()-interrupted)
+	if interrupted > 0 {
+		fmt.Fprintf(w, ", %d interrupted", interrupted)
+	}
+	fmt.Fprintln(w)
 
 	t := res.Totals
 	fmt.Fprintf(w, "snapshots: %d seen, %d created, %d updated, %d unchanged, %d removed\n",

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,11 +17,27 @@ func main() {
 	stop()
 
 	code := exitCode(ctx, err)
-	if err != nil && code != exitOK && code != exitTargets {
-		fmt.Fprintln(os.Stderr, "exporter:", err)
+	if msg := exitMessage(ctx, err, code); msg != "" {
+		fmt.Fprintln(os.Stderr, "exporter:", msg)
 	}
 
 	os.Exit(code)
+}
+
+// exitMessage is the last line on stderr: the error that ended the process,
+// or the signal that interrupted it. A pass whose targets failed has said so
+// in its summary already.
+func exitMessage(ctx context.Context, err error, code int) string {
+	var failures targetsFailedError
+
+	switch {
+	case code == exitInterrupted || code == exitTerminated:
+		return context.Cause(ctx).Error()
+	case err == nil || code == exitOK || errors.As(err, &failures):
+		return ""
+	default:
+		return err.Error()
+	}
 }
 
 // signalError is the cancellation cause when SIGINT or SIGTERM arrives, so

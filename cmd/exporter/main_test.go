@@ -229,9 +229,10 @@ func TestBadConfiguration(t *testing.T) {
 			want: []string{"MONGODB_ATLAS_CLIENT_ID", "MONGODB_ATLAS_PUBLIC_API_KEY"},
 		},
 		{name: "bad value under migrate", args: []string{"migrate", "up"}, env: procEnv{"EXPORTER_PAGE_SIZE": "0"}, want: []string{"EXPORTER_PAGE_SIZE"}},
-		{name: "bad value under config", args: []string{"config"}, env: procEnv{"EXPORTER_CONCURRENCY": "x"}, want: []string{"EXPORTER_CONCURRENCY"}},
 		{name: "no command", args: []string{}, want: []string{"Usage:", "no command"}},
 		{name: "unknown command", args: []string{"frobnicate"}, want: []string{`"frobnicate"`}},
+		{name: "a flag run does not take", args: []string{"run", "--dry-run"}, want: []string{"run takes no arguments", "--dry-run"}},
+		{name: "a flag demo does not take", args: []string{"demo", "--help"}, want: []string{"demo takes no arguments"}},
 		{name: "migrate without operation", args: []string{"migrate"}, want: []string{"migrate"}},
 		{name: "migrate unknown operation", args: []string{"migrate", "sideways"}, want: []string{"migrate"}},
 		{name: "migrate up with an argument", args: []string{"migrate", "up", "2"}, want: []string{"migrate"}},
@@ -620,6 +621,12 @@ func TestConfigCommand(t *testing.T) {
 	require.Regexp(t, `(?m)^MONGODB_ATLAS_PRIVATE_API_KEY .*\(from file `+regexp.QuoteMeta(keyFile)+`\)`, res.stdout)
 	require.Regexp(t, `(?m)^DATABASE_URL .*postgres://exporter:xxxxx@db\.internal:5432/backups\?sslpassword=xxxxx`, res.stdout)
 	require.Regexp(t, `(?m)^EXPORTER_PAGE_SIZE +500 +123 `, res.stdout)
+
+	// A bad value still lists everything, and names the problem.
+	res = procRun(t, env.with(procEnv{"EXPORTER_CONCURRENCY": "x"}), "config")
+	require.Equal(t, exitOK, res.code)
+	require.Regexp(t, `(?m)^EXPORTER_CONCURRENCY +4 +x `, res.stdout)
+	require.Contains(t, res.stderr, `problem: config EXPORTER_CONCURRENCY="x"`)
 }
 
 // procConfigNames is every variable of DESIGN section 3, every variable the
@@ -771,12 +778,20 @@ func TestDemoCommand(t *testing.T) {
 	_, report, ok := strings.Cut(second, "== snapshots per instance")
 	require.True(t, ok, "no report")
 	lines := strings.Split(strings.TrimSpace(report), "\n")
-	instances := procCount(t, conn, `SELECT count(*) FROM atlas_backup.instances`)
+	instances := procCount(t, conn, `SELECT count(*) FROM atlas_demo.instances`)
 	require.NotZero(t, instances)
 	require.Len(t, lines, 1+instances, "a header and one line per instance")
 
 	seen, err := strconv.Atoi(created[1])
 	require.NoError(t, err)
-	require.Equal(t, seen, procCount(t, conn, `SELECT count(*) FROM atlas_backup.snapshots`))
-	require.Equal(t, seen, procCount(t, conn, `SELECT count(*) FROM atlas_backup.snapshot_versions`))
+	require.Equal(t, seen, procCount(t, conn, `SELECT count(*) FROM atlas_demo.snapshots`))
+	require.Equal(t, seen, procCount(t, conn, `SELECT count(*) FROM atlas_demo.snapshot_versions`))
+	require.Zero(t, procCount(t, conn, `SELECT count(*) FROM atlas_backup.snapshots`),
+		"the demo keeps out of the production schema")
+
+	// A DATABASE_URL that was given must work: no silent fallback to a
+	// throwaway database whose data would vanish.
+	res = procRun(t, procBaseEnv().with(procEnv{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/nosuch"}), "demo")
+	require.Equal(t, exitDatabase, res.code)
+	require.Contains(t, res.stderr, "127.0.0.1")
 }

@@ -28,6 +28,11 @@ Usage:
 Configuration is read from the environment: see 'exporter config'.
 `
 
+// takesNoArgs lists the commands that are configured by the environment
+// alone: an argument there is a mistake (a flag from another tool, a typo),
+// not something to ignore.
+var takesNoArgs = map[string]bool{"run": true, "serve": true, "demo": true, "config": true, "version": true, "--version": true}
+
 // run dispatches the command line. It returns an error for exitCode to
 // turn into the process's exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -38,6 +43,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	cmd, rest := args[0], args[1:]
+	if takesNoArgs[cmd] && len(rest) > 0 {
+		return usageError{fmt.Sprintf("%s takes no arguments, got %q", cmd, strings.Join(rest, " "))}
+	}
+
 	switch cmd {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -45,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "version", "--version":
 		return printVersion(stdout)
+	case "config":
+		return printConfig(stdout, stderr)
 	}
 
 	cfg, err := config.Load()
@@ -69,8 +80,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReport(ctx, cfg, rest, stdout)
 	case "demo":
 		return runDemo(ctx, cfg, logger, stdout)
-	case "config":
-		return printConfig(stdout)
 	default:
 		return usageError{fmt.Sprintf("unknown command %q", cmd)}
 	}

@@ -42,15 +42,22 @@ func runServe(ctx context.Context, cfg config.Config, logger *slog.Logger) error
 
 	logStart(logger, "serve", cfg)
 
+	// The address is taken before any database I/O: a bad or busy one is a
+	// configuration error, and should say so at once.
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return &config.Error{Var: "EXPORTER_LISTEN_ADDR", Value: cfg.ListenAddr, Reason: "cannot listen: " + err.Error()}
+	}
+
 	svc, err := newService(ctx, cfg, logger)
 	if err != nil {
+		ln.Close()
+
 		return err
 	}
 	defer svc.close()
 
-	if _, err := svc.listen(cfg.ListenAddr); err != nil {
-		return err
-	}
+	svc.serveOn(ln)
 
 	return svc.run(ctx)
 }
@@ -100,20 +107,13 @@ func (s *service) close() {
 	s.db.Close()
 }
 
-// listen opens the HTTP listener and serves the probes and metrics on it.
-func (s *service) listen(addr string) (net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on EXPORTER_LISTEN_ADDR %s: %w", addr, err)
-	}
-
+// serveOn serves the probes and metrics on ln.
+func (s *service) serveOn(ln net.Listener) {
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	s.served = make(chan error, 1)
 	go func() { s.served <- s.http.Serve(ln) }()
 
 	s.log.Info("http listening", "addr", ln.Addr().String())
-
-	return ln.Addr(), nil
 }
 
 func (s *service) routes() http.Handler {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -102,9 +103,10 @@ func TestServe(t *testing.T) {
 		return res, err
 	}
 
-	addr, err := svc.listen("127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	base := "http://" + addr.String()
+	svc.serveOn(ln)
+	base := "http://" + ln.Addr().String()
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- svc.run(ctx) }()

@@ -6,45 +6,44 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
-
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlas"
 )
 
-// Config is every setting of DESIGN section 3. Field tags name the variables;
-// Vars documents them.
+// Config is every setting of DESIGN section 3. Field tags name the variables
+// and their defaults (see loadEnv); Vars documents them.
 type Config struct {
-	DatabaseURL string `envconfig:"DATABASE_URL"`
+	DatabaseURL string `env:"DATABASE_URL"`
 
-	ClientID     string `envconfig:"MONGODB_ATLAS_CLIENT_ID"`
-	ClientSecret string `envconfig:"MONGODB_ATLAS_CLIENT_SECRET"`
-	PublicKey    string `envconfig:"MONGODB_ATLAS_PUBLIC_API_KEY"`
-	PrivateKey   string `envconfig:"MONGODB_ATLAS_PRIVATE_API_KEY"`
-	BaseURL      string `envconfig:"MONGODB_ATLAS_BASE_URL" default:"https://cloud.mongodb.com"`
+	ClientID     string `env:"MONGODB_ATLAS_CLIENT_ID"`
+	ClientSecret string `env:"MONGODB_ATLAS_CLIENT_SECRET"`
+	PublicKey    string `env:"MONGODB_ATLAS_PUBLIC_API_KEY"`
+	PrivateKey   string `env:"MONGODB_ATLAS_PRIVATE_API_KEY"`
+	BaseURL      string `env:"MONGODB_ATLAS_BASE_URL" default:"https://cloud.mongodb.com"`
 
-	TargetsSpec      string        `envconfig:"EXPORTER_TARGETS"`
-	Schedule         string        `envconfig:"EXPORTER_SCHEDULE" default:"@hourly"`
-	Concurrency      int           `envconfig:"EXPORTER_CONCURRENCY" default:"4"`
-	PageSize         int           `envconfig:"EXPORTER_PAGE_SIZE" default:"500"`
-	RateLimit        int           `envconfig:"EXPORTER_RATE_LIMIT" default:"400"`
-	RequestTimeout   time.Duration `envconfig:"EXPORTER_REQUEST_TIMEOUT" default:"30s"`
-	RunTimeout       time.Duration `envconfig:"EXPORTER_RUN_TIMEOUT" default:"50m"`
-	StatementTimeout time.Duration `envconfig:"EXPORTER_STATEMENT_TIMEOUT" default:"2m"`
-	MaxRetries       int           `envconfig:"EXPORTER_MAX_RETRIES" default:"5"`
-	Schema           string        `envconfig:"EXPORTER_DB_SCHEMA" default:"atlas_backup"`
-	ShardSpec        string        `envconfig:"EXPORTER_SHARD" default:"0/1"`
-	ShardCount       int           `envconfig:"EXPORTER_SHARD_COUNT"`
-	JobIndex         string        `envconfig:"JOB_COMPLETION_INDEX"`
-	ListenAddr       string        `envconfig:"EXPORTER_LISTEN_ADDR" default:":9090"`
-	RunOnStart       bool          `envconfig:"EXPORTER_RUN_ON_START" default:"true"`
-	ShutdownTimeout  time.Duration `envconfig:"EXPORTER_SHUTDOWN_TIMEOUT" default:"25s"`
-	PushgatewayURL   string        `envconfig:"EXPORTER_PUSHGATEWAY_URL"`
-	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info"`
-	LogFormat        string        `envconfig:"LOG_FORMAT"`
+	TargetsSpec      string        `env:"EXPORTER_TARGETS"`
+	Schedule         string        `env:"EXPORTER_SCHEDULE" default:"@hourly"`
+	Concurrency      int           `env:"EXPORTER_CONCURRENCY" default:"4"`
+	PageSize         int           `env:"EXPORTER_PAGE_SIZE" default:"500"`
+	RateLimit        int           `env:"EXPORTER_RATE_LIMIT" default:"400"`
+	RequestTimeout   time.Duration `env:"EXPORTER_REQUEST_TIMEOUT" default:"30s"`
+	RunTimeout       time.Duration `env:"EXPORTER_RUN_TIMEOUT" default:"50m"`
+	StatementTimeout time.Duration `env:"EXPORTER_STATEMENT_TIMEOUT" default:"2m"`
+	MaxRetries       int           `env:"EXPORTER_MAX_RETRIES" default:"5"`
+	Schema           string        `env:"EXPORTER_DB_SCHEMA" default:"atlas_backup"`
+	ShardSpec        string        `env:"EXPORTER_SHARD" default:"0/1"`
+	ShardCount       int           `env:"EXPORTER_SHARD_COUNT"`
+	JobIndex         string        `env:"JOB_COMPLETION_INDEX"`
+	ListenAddr       string        `env:"EXPORTER_LISTEN_ADDR" default:":9090"`
+	RunOnStart       bool          `env:"EXPORTER_RUN_ON_START" default:"true"`
+	ShutdownTimeout  time.Duration `env:"EXPORTER_SHUTDOWN_TIMEOUT" default:"25s"`
+	PushgatewayURL   string        `env:"EXPORTER_PUSHGATEWAY_URL"`
+	LogLevel         string        `env:"LOG_LEVEL" default:"info"`
+	LogFormat        string        `env:"LOG_FORMAT"`
 
 	// Targets is TargetsSpec parsed.
 	Targets []atlas.Target `ignored:"true"`
@@ -70,11 +69,12 @@ func (e *Error) Error() string {
 }
 
 // Load reads the process environment, resolves NAME_FILE secrets and
-// validates every value. It does no network or database I/O.
+// validates every value. A variable set to the empty string counts as unset.
+// It does no network or database I/O.
 func Load() (Config, error) {
 	var c Config
-	if err := envconfig.Process("", &c); err != nil {
-		return Config{}, fromEnvconfig(err)
+	if err := c.loadEnv(); err != nil {
+		return Config{}, err
 	}
 
 	if err := c.readSecretFiles(); err != nil {
@@ -86,22 +86,6 @@ func Load() (Config, error) {
 	}
 
 	return c, nil
-}
-
-// fromEnvconfig turns envconfig's parse error into an Error that names the
-// variable and the offending value.
-func fromEnvconfig(err error) error {
-	var pe *envconfig.ParseError
-	if !errors.As(err, &pe) {
-		return fmt.Errorf("read environment: %w", err)
-	}
-
-	reason := "not a valid " + pe.TypeName
-	if pe.TypeName == "Duration" {
-		reason = "not a duration (examples: 30s, 5m, 1h)"
-	}
-
-	return &Error{Var: pe.KeyName, Value: pe.Value, Reason: reason}
 }
 
 // readSecretFiles fills each secret from NAME_FILE when that is set, as
@@ -118,15 +102,44 @@ func (c *Config) readSecretFiles() error {
 			return &Error{Var: name, Value: path, Reason: "set " + s.name + " or " + name + ", not both"}
 		}
 
-		b, err := os.ReadFile(path)
+		value, err := readSecretFile(name, path)
 		if err != nil {
-			return &Error{Var: name, Value: path, Reason: "cannot read the file: " + pathErrReason(err)}
+			return err
 		}
 
-		*s.field = strings.TrimRight(string(b), "\r\n")
+		*s.field = value
 	}
 
 	return nil
+}
+
+// maxSecretFile caps what a NAME_FILE may hold: a secret is one short value,
+// and a path mistaken for a secret (a log, /dev/zero) must not be read whole.
+const maxSecretFile = 64 << 10
+
+// readSecretFile reads one NAME_FILE without its trailing line break.
+func readSecretFile(name, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", &Error{Var: name, Value: path, Reason: "cannot read the file: " + pathErrReason(err)}
+	}
+	defer f.Close()
+
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return "", &Error{Var: name, Value: path, Reason: "cannot read the file: " + pathErrReason(err)}
+	}
+
+	if len(b) > maxSecretFile {
+		return "", &Error{Var: name, Value: path, Reason: "file is larger than 64 KiB; it should hold the secret alone"}
+	}
+
+	value := strings.TrimRight(string(b), "\r\n")
+	if value == "" {
+		return "", &Error{Var: name, Value: path, Reason: "file is empty"}
+	}
+
+	return value, nil
 }
 
 type secretField struct {

@@ -22,3 +22,11 @@ func IsStatementTimeout(err error) bool {
 
 	return pgErr.Code == sqlstateQueryCanceled && strings.Contains(pgErr.Message, "statement timeout")
 }
+
+// IsUndefinedTable reports whether err says a table or view does not exist:
+// the schema was never migrated.
+func IsUndefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
+}

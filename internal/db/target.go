@@ -90,10 +90,6 @@ func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) 
     mongodb_version     text,
     raw                 jsonb       NOT NULL
 ) ON COMMIT DELETE ROWS`
-		// indexStage lets RemovalCandidates probe the stage by id; without
-		// it, the planner, which knows nothing of a temp table's contents,
-		// may scan the whole stage once per stored snapshot.
-		indexStage = `CREATE INDEX IF NOT EXISTS ` + stageTable + `_id_idx ON pg_temp.` + stageTable + ` (id)`
 	)
 
 	if inst.ProjectID == "" || inst.Name == "" {
@@ -107,7 +103,7 @@ func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) 
 		return nil, fmt.Errorf("begin target %s: %w", key, err)
 	}
 
-	if err := d.prepareTarget(ctx, tx, key, createStage, indexStage); err != nil {
+	if err := d.prepareTarget(ctx, tx, key, createStage); err != nil {
 		rollback(tx)
 
 		return nil, fmt.Errorf("begin target %s: %w", key, err)
@@ -214,11 +210,17 @@ func (t *TargetTx) stageRow(ord int64, s atlas.Snapshot) []any {
 // to Flex keeps its name) are never candidates: a listing of one family says
 // nothing about the other.
 func (t *TargetTx) RemovalCandidates(ctx context.Context) ([]string, error) {
-	const query = `SELECT s.id
-FROM snapshots AS s
-WHERE s.project_id = $1 AND s.instance_name = $2 AND s.family = $3 AND s.removed_at IS NULL
-  AND NOT EXISTS (SELECT 1 FROM pg_temp.` + stageTable + ` AS g WHERE g.id = s.id)
-ORDER BY s.id`
+	// EXCEPT is a set operation the planner can only run as a hash or a
+	// sort of both sides: linear whatever it believes of the stage, of
+	// which it has no statistics. As an anti-join it once scanned the whole
+	// stage for every stored snapshot.
+	const query = `SELECT id FROM (
+    SELECT s.id FROM snapshots AS s
+    WHERE s.project_id = $1 AND s.instance_name = $2 AND s.family = $3 AND s.removed_at IS NULL
+    EXCEPT
+    SELECT g.id FROM pg_temp.` + stageTable + ` AS g
+) AS missing
+ORDER BY id`
 
 	rows, err := t.tx.Query(ctx, query, t.inst.ProjectID, t.inst.Name, string(t.inst.Family))
 	if err != nil {

@@ -53,6 +53,19 @@ func (r Result) Failed() int {
 	return n
 }
 
+// Interrupted counts the failed targets that a cancellation (a signal) cut
+// short, rather than an error of their own.
+func (r Result) Interrupted() int {
+	n := 0
+	for _, t := range r.Targets {
+		if errors.Is(t.Err, context.Canceled) {
+			n++
+		}
+	}
+
+	return n
+}
+
 func addCounts(c *db.Counts, o db.Counts) {
 	c.Pages += o.Pages
 	c.Requests += o.Requests

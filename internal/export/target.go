@@ -120,7 +120,9 @@ func (e *Exporter) confirmOne(ctx context.Context, tx *db.TargetTx, inst atlas.I
 	addFetch(c, stats)
 
 	switch {
-	case fetch.IsNotFound(err):
+	case fetch.IsNotFound(err) && fetch.ErrorCodeOf(err) != "":
+		// Only Atlas's own 404, with its error body, proves the snapshot
+		// gone; a bare 404 may come from a proxy or a wrong base URL.
 		return true, nil
 	case err != nil:
 		return false, fmt.Errorf("confirm removal of snapshot %s: %w", id, err)

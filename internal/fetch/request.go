@@ -79,7 +79,7 @@ func (c *Client) get(ctx context.Context, r request, stats *ListStats, decode fu
 
 		wait := retryWait(attempt, c.cfg.RetryBaseDelay, c.cfg.RetryMaxDelay, out.retryAfter, c.jitter)
 		c.log.WarnContext(ctx, "retrying atlas request",
-			"attempt", attempt+1, "status", out.status, "wait", wait, "path", r.path, "err", out.err)
+			"attempt", attempt+1, "status", out.status, "wait", wait.Seconds(), "path", r.path, "err", out.err)
 		stats.Retries++
 		c.observeRetry(r.ep)
 
