@@ -41,6 +41,9 @@ func runReport(ctx context.Context, cfg config.Config, args []string, stdout io.
 	defer database.Close()
 
 	res, err := database.Report(ctx, ra.params)
+	if db.IsUndefinedTable(err) {
+		return databaseError{fmt.Errorf("%w (schema %s has no reporting views yet: run `exporter migrate up` or `exporter run` first)", err, cfg.Schema)}
+	}
 	if err != nil {
 		return databaseError{err}
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 )
@@ -22,7 +23,7 @@ func (c *Config) validate() error {
 		c.validateBaseURL,
 		c.parseTargets,
 		c.validateSchedule,
-		c.validateNumbers,
+		c.validateDurations,
 		c.validateSchema,
 		c.parseShard,
 		c.validatePushgateway,
@@ -118,80 +119,107 @@ func (c *Config) validateSchedule() error {
 	return nil
 }
 
-func (c *Config) validateNumbers() error {
-	ints := []struct {
-		name     string
-		value    int
-		min, max int
-	}{
-		{"EXPORTER_CONCURRENCY", c.Concurrency, 1, 64},
-		{"EXPORTER_PAGE_SIZE", c.PageSize, 1, 500},
-		{"EXPORTER_RATE_LIMIT", c.RateLimit, 1, 100000},
-		{"EXPORTER_MAX_RETRIES", c.MaxRetries, 0, 20},
-	}
-	for _, v := range ints {
-		if v.value < v.min || v.value > v.max {
-			return &Error{Var: v.name, Value: strconv.Itoa(v.value), Reason: fmt.Sprintf("must be between %d and %d", v.min, v.max)}
-		}
-	}
-
+// validateDurations checks durationRanges; the integers were checked as
+// they were read (see setField), and the defaults are inside every range.
+func (c *Config) validateDurations() error {
 	durations := []struct {
 		name  string
-		value fmt.Stringer
-		ok    bool
+		value time.Duration
 	}{
-		{"EXPORTER_REQUEST_TIMEOUT", c.RequestTimeout, c.RequestTimeout > 0},
-		{"EXPORTER_RUN_TIMEOUT", c.RunTimeout, c.RunTimeout > 0},
-		{"EXPORTER_STATEMENT_TIMEOUT", c.StatementTimeout, c.StatementTimeout > 0},
-		{"EXPORTER_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, c.ShutdownTimeout > 0},
+		{"EXPORTER_REQUEST_TIMEOUT", c.RequestTimeout},
+		{"EXPORTER_RUN_TIMEOUT", c.RunTimeout},
+		{"EXPORTER_STATEMENT_TIMEOUT", c.StatementTimeout},
+		{"EXPORTER_SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
 	}
 	for _, d := range durations {
-		if !d.ok {
-			return &Error{Var: d.name, Value: d.value.String(), Reason: "must be a positive duration"}
+		r := durationRanges[d.name]
+		if d.value < r.min || (r.max > 0 && d.value > r.max) {
+			return &Error{Var: d.name, Value: d.value.String(), Reason: r.reason()}
 		}
 	}
 
 	return nil
 }
 
+// validateSchema accepts a plain lower-case identifier outside the names
+// PostgreSQL keeps for itself: pg_* schemas cannot be created, and
+// information_schema belongs to the system.
 func (c *Config) validateSchema() error {
+	const name = "EXPORTER_DB_SCHEMA"
+
 	if !schemaPattern.MatchString(c.Schema) {
-		return &Error{Var: "EXPORTER_DB_SCHEMA", Value: c.Schema, Reason: "must be a lower-case SQL identifier (letters, digits, underscore; 63 at most)"}
+		return &Error{Var: name, Value: c.Schema, Reason: "must be a lower-case SQL identifier (letters, digits, underscore; 63 at most)"}
+	}
+
+	if strings.HasPrefix(c.Schema, "pg_") || c.Schema == "information_schema" {
+		return &Error{Var: name, Value: c.Schema, Reason: "is reserved by PostgreSQL (pg_* and information_schema); choose another name"}
 	}
 
 	return nil
 }
 
+// parseShard sets the shard from EXPORTER_SHARD or, in a Kubernetes Indexed
+// Job, from JOB_COMPLETION_INDEX.
 func (c *Config) parseShard() error {
-	if c.JobIndex != "" {
-		return c.parseJobIndex()
-	}
-
-	s, err := ParseShard(c.ShardSpec)
+	spec, err := ParseShard(c.ShardSpec)
 	if err != nil {
 		return &Error{Var: "EXPORTER_SHARD", Value: c.ShardSpec, Reason: err.Error()}
 	}
 
-	c.Shard = s
+	if c.JobIndex != "" {
+		return c.parseJobIndex(spec)
+	}
+
+	if c.ShardCount != 0 {
+		return &Error{
+			Var: "EXPORTER_SHARD_COUNT", Value: strconv.Itoa(c.ShardCount),
+			Reason: "only used with JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs); use EXPORTER_SHARD=i/n",
+		}
+	}
+
+	c.Shard = spec
 
 	return nil
 }
 
-// parseJobIndex derives the shard from a Kubernetes Indexed Job, whose
-// completion index pairs with EXPORTER_SHARD_COUNT.
-func (c *Config) parseJobIndex() error {
-	if c.ShardCount < 1 {
-		return &Error{Var: "EXPORTER_SHARD_COUNT", Value: strconv.Itoa(c.ShardCount), Reason: "must be set to the job's completions (1 or more) when JOB_COMPLETION_INDEX is set"}
+// parseJobIndex derives the shard from a Kubernetes Indexed Job: the
+// completion index replaces EXPORTER_SHARD's index, and the count comes from
+// EXPORTER_SHARD_COUNT or else EXPORTER_SHARD's n.
+func (c *Config) parseJobIndex(spec Shard) error {
+	count, err := c.jobShardCount(spec)
+	if err != nil {
+		return err
 	}
 
 	i, err := strconv.Atoi(c.JobIndex)
-	if err != nil || i < 0 || i >= c.ShardCount {
-		return &Error{Var: "JOB_COMPLETION_INDEX", Value: c.JobIndex, Reason: fmt.Sprintf("must be an integer from 0 to %d", c.ShardCount-1)}
+	if err != nil || i < 0 || i >= count {
+		return &Error{Var: "JOB_COMPLETION_INDEX", Value: c.JobIndex, Reason: fmt.Sprintf("must be an integer from 0 to %d", count-1)}
 	}
 
-	c.Shard = Shard{Index: i, Count: c.ShardCount}
+	c.Shard = Shard{Index: i, Count: count}
 
 	return nil
+}
+
+// jobShardCount is the number of shards of an Indexed Job. EXPORTER_SHARD
+// counts as a source only with n > 1, its default 0/1 saying nothing.
+func (c *Config) jobShardCount(spec Shard) (int, error) {
+	switch {
+	case c.ShardCount != 0 && spec.Count > 1 && spec.Count != c.ShardCount:
+		return 0, &Error{
+			Var: "EXPORTER_SHARD_COUNT", Value: strconv.Itoa(c.ShardCount),
+			Reason: fmt.Sprintf("differs from the n of EXPORTER_SHARD=%s; set one of them", c.ShardSpec),
+		}
+	case c.ShardCount != 0:
+		return c.ShardCount, nil
+	case spec.Count > 1:
+		return spec.Count, nil
+	default:
+		return 0, &Error{
+			Var:    "EXPORTER_SHARD_COUNT",
+			Reason: "required when JOB_COMPLETION_INDEX is set: the job's completions (or give EXPORTER_SHARD=i/n)",
+		}
+	}
 }
 
 // validatePushgateway accepts an absolute http(s) URL; a path is allowed,
@@ -203,29 +231,29 @@ func (c *Config) validatePushgateway() error {
 
 	u, err := url.Parse(c.PushgatewayURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" {
-		return &Error{Var: "EXPORTER_PUSHGATEWAY_URL", Value: redactURL(c.PushgatewayURL), Reason: "not an absolute http(s) URL such as http://pushgateway:9091"}
+		return &Error{
+			Var: "EXPORTER_PUSHGATEWAY_URL", Value: MaskURL(c.PushgatewayURL),
+			Reason: "not an absolute http(s) URL without query or fragment, such as http://pushgateway:9091",
+		}
 	}
 
 	return nil
 }
 
-// redactURL hides a password in a URL's user info, if it parses at all.
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
-	}
-
-	return "(unparsable)"
-}
-
+// validateLogging accepts the level and format in any case and leaves them
+// in lower case.
 func (c *Config) validateLogging() error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return &Error{Var: "LOG_LEVEL", Value: c.LogLevel, Reason: "must be debug, info, warn or error"}
 	}
 
-	switch c.LogFormat {
+	c.LogLevel = strings.ToLower(c.LogLevel)
+
+	switch format := strings.ToLower(c.LogFormat); format {
 	case "", "json", "text":
+		c.LogFormat = format
+
 		return nil
 	default:
 		return &Error{Var: "LOG_FORMAT", Value: c.LogFormat, Reason: "must be json or text"}

@@ -3,7 +3,6 @@ package config
 import (
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 )
 
@@ -47,18 +46,21 @@ var Vars = []Var{
 
 // Current returns the variable's value in the environment, with secrets
 // masked: a set secret shows as "(set)", a database URL keeps everything but
-// its password.
+// its passwords, the Pushgateway URL hides its user info and query values.
+// An empty value is unset, as for Load.
 func (v Var) Current() string {
-	value, ok := os.LookupEnv(v.Name)
-	file, fileOK := os.LookupEnv(v.Name + "_FILE")
+	value := os.Getenv(v.Name)
+	file := os.Getenv(v.Name + "_FILE")
 
 	switch {
-	case !ok && fileOK:
+	case value == "" && file != "" && v.Secret:
 		return "(from file " + file + ")"
-	case !ok:
+	case value == "":
 		return ""
-	case v.Name == "DATABASE_URL", v.Name == "EXPORTER_PUSHGATEWAY_URL":
+	case v.Name == "DATABASE_URL":
 		return MaskDatabaseURL(value)
+	case v.Name == "EXPORTER_PUSHGATEWAY_URL":
+		return MaskURL(value)
 	case v.Secret:
 		return "(set)"
 	default:
@@ -66,36 +68,197 @@ func (v Var) Current() string {
 	}
 }
 
-// keywordPassword finds password and sslpassword values of key=value
-// connection strings: spaces around '=' allowed, the value quoted (even
-// left unterminated) or not.
-var keywordPassword = regexp.MustCompile(`(?i)\b((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*(?:'|$)|\S+)`)
+// masked replaces every secret that is shown masked.
+const masked = "xxxxx"
+
+// hiddenConnString is what MaskDatabaseURL shows for a value it cannot
+// take apart: such a value may be a password alone, or a URL whose password
+// cannot be found.
+const hiddenConnString = "(hidden: not a parseable connection string)"
 
 // MaskDatabaseURL hides the passwords of a PostgreSQL connection string, in
-// URL form (user info and password or sslpassword parameters) or key=value
-// form. A URL that does not parse is hidden whole.
+// URL form (user info, password and sslpassword parameters) or key=value
+// form. A value that is neither a URL with a scheme nor a key=value list in
+// which every field has '=' is hidden whole.
 func MaskDatabaseURL(s string) string {
-	if !strings.Contains(s, "://") {
-		return keywordPassword.ReplaceAllString(s, "${1}xxxxx")
+	if s == "" {
+		return ""
 	}
 
+	if strings.Contains(s, "://") {
+		return maskConnURL(s)
+	}
+
+	return maskKeywords(s)
+}
+
+// maskConnURL masks a connection URL's password and password parameters.
+// An '@' outside the user info means a password with an unescaped '/', '?'
+// or '#' cut the URL short: where its pieces went cannot be told, so the
+// value is hidden.
+func maskConnURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil {
-		return "(not a valid URL)"
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		return hiddenConnString
+	}
+
+	_, rest, _ := strings.Cut(s, "://")
+	if u.User == nil && strings.Contains(rest, "@") {
+		return hiddenConnString
 	}
 
 	q := u.Query()
-	masked := false
+	found := false
 	for key := range q {
-		if strings.EqualFold(key, "password") || strings.EqualFold(key, "sslpassword") {
-			q[key] = []string{"xxxxx"}
-			masked = true
+		if isPasswordKey(key) {
+			q[key] = []string{masked}
+			found = true
 		}
 	}
 
-	if masked {
+	if found {
 		u.RawQuery = q.Encode()
 	}
 
 	return u.Redacted()
+}
+
+// maskKeywords masks the password fields of a key=value connection string,
+// keeping the rest as written.
+func maskKeywords(s string) string {
+	fields, ok := splitKeywords(s)
+	if !ok {
+		return hiddenConnString
+	}
+
+	var b strings.Builder
+	last := 0
+	for _, f := range fields {
+		if isPasswordKey(f.key) {
+			b.WriteString(s[last:f.valueStart])
+			b.WriteString(masked)
+			last = f.valueEnd
+		}
+	}
+	b.WriteString(s[last:])
+
+	return b.String()
+}
+
+func isPasswordKey(key string) bool {
+	return strings.EqualFold(key, "password") || strings.EqualFold(key, "sslpassword")
+}
+
+// keyword is one key=value field; valueStart and valueEnd delimit the value
+// as written, quotes included.
+type keyword struct {
+	key                  string
+	valueStart, valueEnd int
+}
+
+// splitKeywords splits a libpq key=value string: fields separated by white
+// space, spaces allowed around '=', values single-quoted with backslash
+// escapes or bare. It reports false unless every field is well formed.
+func splitKeywords(s string) ([]keyword, bool) {
+	var fields []keyword
+
+	i := skipSpace(s, 0)
+	for i < len(s) {
+		start := i
+		for i < len(s) && s[i] != '=' && !isSpace(s[i]) {
+			i++
+		}
+
+		key := s[start:i]
+		i = skipSpace(s, i)
+		if key == "" || i >= len(s) || s[i] != '=' {
+			return nil, false
+		}
+
+		i = skipSpace(s, i+1)
+		end, ok := valueEnd(s, i)
+		if !ok {
+			return nil, false
+		}
+
+		fields = append(fields, keyword{key: key, valueStart: i, valueEnd: end})
+		i = skipSpace(s, end)
+	}
+
+	return fields, len(fields) > 0
+}
+
+// valueEnd finds the end of the value starting at i: a quoted value ends
+// after its closing quote, a bare one at white space.
+func valueEnd(s string, i int) (int, bool) {
+	if i < len(s) && s[i] == '\'' {
+		for j := i + 1; j < len(s); j++ {
+			switch s[j] {
+			case '\\':
+				j++
+			case '\'':
+				return j + 1, true
+			}
+		}
+
+		return 0, false
+	}
+
+	for i < len(s) && !isSpace(s[i]) {
+		i++
+	}
+
+	return i, true
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && isSpace(s[i]) {
+		i++
+	}
+
+	return i
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
+// MaskURL shows a URL such as EXPORTER_PUSHGATEWAY_URL without its
+// credentials: the user info and every query value become xxxxx, a fragment
+// is dropped. A value that does not parse as an absolute URL is hidden whole.
+func MaskURL(s string) string {
+	if s == "" {
+		return ""
+	}
+
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		return "(hidden: not a parseable URL)"
+	}
+
+	if u.User != nil {
+		u.User = url.User(masked)
+	}
+
+	if u.RawQuery != "" {
+		u.RawQuery = maskQuery(u.RawQuery)
+	}
+
+	u.Fragment, u.RawFragment = "", ""
+
+	return u.String()
+}
+
+// maskQuery keeps the keys of a raw query and replaces every value; a part
+// without '=' may be a bare token, and is replaced whole.
+func maskQuery(raw string) string {
+	parts := strings.Split(raw, "&")
+	for i, p := range parts {
+		parts[i] = masked
+		if key, _, ok := strings.Cut(p, "="); ok {
+			parts[i] = key + "=" + masked
+		}
+	}
+
+	return strings.Join(parts, "&")
 }

@@ -357,3 +357,27 @@ func TestManyRemovalsAreConfirmedByASecondListing(t *testing.T) {
 	require.Equal(t, 25, h.count(`SELECT count(*) FROM atlas_backup.snapshots WHERE removed_at IS NOT NULL`))
 	require.Equal(t, 1+2*2+3, apiRequests(h), "discovery, two listings of two pages, three spot-check GETs, no GET per snapshot")
 }
+
+// A 404 without Atlas's error body (a proxy, a wrong base URL) used to count
+// as proof that a snapshot was gone; only Atlas's own answer may remove one.
+func TestBare404DoesNotRemoveASnapshot(t *testing.T) {
+	t.Parallel()
+
+	h := newHarness(t, options{faults: true})
+	ids := h.addFlex(projectA, "c1", 3)
+	h.run(target(projectA, "c1"))
+
+	h.sim.RemoveSnapshot(projectA, "c1", ids[2])
+	h.sim.Intercept(func(r *http.Request, _ int) *atlassim.Fault {
+		if strings.HasSuffix(r.URL.Path, "/"+ids[2]) {
+			return &atlassim.Fault{Status: http.StatusNotFound, Body: []byte("<html>Not Found</html>")}
+		}
+
+		return nil
+	})
+
+	res := h.run(target(projectA, "c1"))
+
+	require.Equal(t, 1, res.Failed())
+	require.False(t, h.snapshot(ids[2]).removed)
+}

@@ -63,7 +63,9 @@ func Start(ctx context.Context, logger *slog.Logger) (*Cluster, error) {
 	}
 
 	if err := c.startOnFreePort(ctx); err != nil {
-		_ = os.RemoveAll(dir)
+		// pg_ctl may have been stopped (a cancelled ctx) after the server
+		// itself started: stop whatever runs in the directory, then remove it.
+		_ = c.Stop()
 
 		return nil, err
 	}
@@ -153,8 +155,8 @@ func (c *Cluster) startOnFreePort(ctx context.Context) error {
 			return err
 		}
 
-		if err = c.start(ctx); err == nil {
-			return nil
+		if err = c.start(ctx); err == nil || ctx.Err() != nil {
+			return err
 		}
 
 		c.logger.Debug("throwaway postgres did not start", "port", c.port, "err", err)
