@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlassim"
@@ -38,7 +37,7 @@ func runDemo(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout
 	cfg.ClientID, cfg.ClientSecret = sim.clientID, sim.clientSecret
 	cfg.PublicKey, cfg.PrivateKey = "", ""
 
-	if _, set := os.LookupEnv("EXPORTER_DB_SCHEMA"); !set {
+	if !config.IsSet("EXPORTER_DB_SCHEMA") {
 		cfg.Schema = demoSchema
 	}
 

@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/config"
+	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/db"
 )
 
 // Exit codes of DESIGN section 2.
@@ -62,7 +63,8 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &cfgErr), errors.As(err, &usage):
+	case errors.As(err, &cfgErr), errors.As(err, &usage),
+		errors.As(err, new(*db.ConfigError)), errors.Is(err, db.ErrBadMigrateArgs):
 		return exitUsage
 	case errors.As(err, &dbErr):
 		return exitDatabase

@@ -70,7 +70,7 @@ func pushMetrics(cfg config.Config, m *metrics.Metrics, logger *slog.Logger) {
 		return
 	}
 
-	logger.Info("metrics pushed", "pushgateway", config.MaskDatabaseURL(cfg.PushgatewayURL))
+	logger.Info("metrics pushed", "pushgateway", config.MaskURL(cfg.PushgatewayURL))
 }
 
 // pushJob is the job label of pushed metrics.
@@ -177,7 +177,7 @@ func logStart(logger *slog.Logger, cmd string, cfg config.Config) {
 		"max_retries", cfg.MaxRetries, "schema", cfg.Schema, "shard", cfg.Shard.String(),
 		"run_timeout", cfg.RunTimeout.String(), "shutdown_timeout", cfg.ShutdownTimeout.String(),
 		"schedule", cfg.Schedule, "listen_addr", cfg.ListenAddr, "run_on_start", cfg.RunOnStart,
-		"pushgateway", config.MaskDatabaseURL(cfg.PushgatewayURL),
+		"pushgateway", config.MaskURL(cfg.PushgatewayURL),
 		"database", config.MaskDatabaseURL(cfg.DatabaseURL))
 }
 

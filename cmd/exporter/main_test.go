@@ -144,6 +144,10 @@ func TestBadConfiguration(t *testing.T) {
 	missingFile := filepath.Join(dir, "no-such-file")
 	urlPassword := "urlpw" + procRandomHex(8)
 	procRegisterSecrets(urlPassword)
+	emptyFile := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(emptyFile, nil, 0o600))
+	passwordOnlyFile := filepath.Join(dir, "database-url")
+	require.NoError(t, os.WriteFile(passwordOnlyFile, []byte(urlPassword+"\n"), 0o600))
 
 	longName := strings.Repeat("a", 65)
 
@@ -216,6 +220,15 @@ func TestBadConfiguration(t *testing.T) {
 			avoid: []string{fileSecret, creds.clientSecret},
 		},
 		{name: "schema not an identifier", env: procEnv{"EXPORTER_DB_SCHEMA": "Atlas-Backup"}, want: []string{"EXPORTER_DB_SCHEMA", "Atlas-Backup"}},
+		{name: "schema reserved by PostgreSQL", env: procEnv{"EXPORTER_DB_SCHEMA": "pg_catalog"}, want: []string{"EXPORTER_DB_SCHEMA", "pg_catalog"}},
+		{name: "statement timeout that PostgreSQL reads as none", env: procEnv{"EXPORTER_STATEMENT_TIMEOUT": "500us"}, want: []string{"EXPORTER_STATEMENT_TIMEOUT", "100ms"}},
+		{name: "shard count without job index", env: procEnv{"EXPORTER_SHARD_COUNT": "4"}, want: []string{"EXPORTER_SHARD_COUNT", "EXPORTER_SHARD=i/n"}},
+		{name: "secret file empty", env: procEnv{"MONGODB_ATLAS_CLIENT_SECRET": "", "MONGODB_ATLAS_CLIENT_SECRET_FILE": emptyFile}, want: []string{"MONGODB_ATLAS_CLIENT_SECRET_FILE", "file is empty"}},
+		{name: "pushgateway URL with a token in its query", env: procEnv{"EXPORTER_PUSHGATEWAY_URL": "http://127.0.0.1:9091/?token=" + urlPassword}, want: []string{"EXPORTER_PUSHGATEWAY_URL"}, avoid: []string{urlPassword}},
+		{name: "database URL with a bad sslmode", env: procEnv{"DATABASE_URL": "postgres://exporter:" + urlPassword + "@127.0.0.1:5432/backups?sslmode=sometimes"}, want: []string{"DATABASE_URL", "sslmode"}, avoid: []string{urlPassword}},
+		{name: "database URL not postgres", env: procEnv{"DATABASE_URL": "mysql://exporter:" + urlPassword + "@127.0.0.1/backups"}, want: []string{"DATABASE_URL"}, avoid: []string{urlPassword}},
+		{name: "database URL with a bad port", env: procEnv{"DATABASE_URL": "postgres://exporter:" + urlPassword + "@127.0.0.1:port/backups"}, want: []string{"DATABASE_URL", "port"}, avoid: []string{urlPassword}},
+		{name: "database URL file holding a password alone", env: procEnv{"DATABASE_URL": "", "DATABASE_URL_FILE": passwordOnlyFile}, want: []string{"DATABASE_URL"}, avoid: []string{urlPassword}},
 		{name: "shard index out of range", env: procEnv{"EXPORTER_SHARD": "2/2"}, want: []string{"EXPORTER_SHARD", "2/2"}},
 		{name: "job index without shard count", env: procEnv{"JOB_COMPLETION_INDEX": "0"}, want: []string{"EXPORTER_SHARD_COUNT"}},
 		{name: "job index out of range", env: procEnv{"JOB_COMPLETION_INDEX": "3", "EXPORTER_SHARD_COUNT": "3"}, want: []string{"JOB_COMPLETION_INDEX", "3"}},
@@ -241,6 +254,8 @@ func TestBadConfiguration(t *testing.T) {
 		{name: "migrate down not a number", args: []string{"migrate", "down", "one"}, want: []string{"migrate down", `"one"`}},
 		{name: "migrate force negative", args: []string{"migrate", "force", "-1"}, want: []string{"migrate force", `"-1"`}},
 		{name: "migrate force with two versions", args: []string{"migrate", "force", "1", "2"}, want: []string{"migrate"}},
+		{name: "migrate down more than applied", args: []string{"migrate", "down", "999"}, want: []string{"migrations are applied"}},
+		{name: "migrate force a version no file has", args: []string{"migrate", "force", "999"}, want: []string{"not a migration of this exporter"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -279,11 +294,14 @@ func TestDatabaseUnreachable(t *testing.T) {
 	port := procClosedPort(t)
 	password := "dbpw-" + procRandomHex(10)
 	escaped := "p%40ss%2F" + procRandomHex(10) // p@ss/...
+	atTail := "tail" + procRandomHex(8)        // a password's part after an unescaped '@'
+	procRegisterSecrets(atTail)
 	procRegisterSecrets(password, escaped, strings.NewReplacer("%40", "@", "%2F", "/").Replace(escaped))
 
 	tests := []struct {
 		name, url, database string
 		args                []string
+		avoid               []string // besides the passwords every case avoids
 	}{
 		{name: "closed port", url: "postgres://exporter@127.0.0.1:" + port + "/backups_plain", database: "backups_plain"},
 		{name: "closed port with a password", url: "postgres://exporter:" + password + "@127.0.0.1:" + port + "/backups_pw", database: "backups_pw"},
@@ -292,7 +310,11 @@ func TestDatabaseUnreachable(t *testing.T) {
 		{name: "quoted keyword password", url: "host=127.0.0.1 port=" + port + " dbname=backups_q password='" + password + " x'", database: "backups_q"},
 		{name: "password as a query parameter", url: "postgres://exporter@127.0.0.1:" + port + "/backups_qp?password=" + password, database: "backups_qp"},
 		{name: "keyword password with spaces", url: "host=127.0.0.1 port=" + port + " dbname=backups_sp password = " + password, database: "backups_sp"},
-		{name: "unparsable URL with a password", url: "postgres://exporter:" + password + "@127.0.0.1:port/backups_bad", database: "backups_bad"},
+		{
+			name: "password with an unescaped at", database: "backups_at",
+			url:   "postgres://exporter:" + password + "@" + atTail + "@127.0.0.1:" + port + "/backups_at",
+			avoid: []string{atTail},
+		},
 		{name: "migrate up", url: "postgres://exporter:" + password + "@127.0.0.1:" + port + "/backups_mig", database: "backups_mig", args: []string{"migrate", "up"}},
 		{name: "migrate version", url: "postgres://exporter:" + password + "@127.0.0.1:" + port + "/backups_ver", database: "backups_ver", args: []string{"migrate", "version"}},
 	}
@@ -315,6 +337,9 @@ func TestDatabaseUnreachable(t *testing.T) {
 			require.NotContains(t, res.stdout+res.stderr, password)
 			require.NotContains(t, res.stdout+res.stderr, "ss/")
 			require.NotContains(t, res.stdout+res.stderr, escaped)
+			for _, a := range tc.avoid {
+				require.NotContains(t, res.stdout+res.stderr, a)
+			}
 			procRequireNoRequests(t, sim)
 		})
 	}

@@ -17,33 +17,33 @@ import (
 // Config is every setting of DESIGN section 3. Field tags name the variables
 // and their defaults (see loadEnv); Vars documents them.
 type Config struct {
-	DatabaseURL string `env:"DATABASE_URL"`
+	DatabaseURL string `envconfig:"DATABASE_URL"`
 
-	ClientID     string `env:"MONGODB_ATLAS_CLIENT_ID"`
-	ClientSecret string `env:"MONGODB_ATLAS_CLIENT_SECRET"`
-	PublicKey    string `env:"MONGODB_ATLAS_PUBLIC_API_KEY"`
-	PrivateKey   string `env:"MONGODB_ATLAS_PRIVATE_API_KEY"`
-	BaseURL      string `env:"MONGODB_ATLAS_BASE_URL" default:"https://cloud.mongodb.com"`
+	ClientID     string `envconfig:"MONGODB_ATLAS_CLIENT_ID"`
+	ClientSecret string `envconfig:"MONGODB_ATLAS_CLIENT_SECRET"`
+	PublicKey    string `envconfig:"MONGODB_ATLAS_PUBLIC_API_KEY"`
+	PrivateKey   string `envconfig:"MONGODB_ATLAS_PRIVATE_API_KEY"`
+	BaseURL      string `envconfig:"MONGODB_ATLAS_BASE_URL" default:"https://cloud.mongodb.com"`
 
-	TargetsSpec      string        `env:"EXPORTER_TARGETS"`
-	Schedule         string        `env:"EXPORTER_SCHEDULE" default:"@hourly"`
-	Concurrency      int           `env:"EXPORTER_CONCURRENCY" default:"4"`
-	PageSize         int           `env:"EXPORTER_PAGE_SIZE" default:"500"`
-	RateLimit        int           `env:"EXPORTER_RATE_LIMIT" default:"400"`
-	RequestTimeout   time.Duration `env:"EXPORTER_REQUEST_TIMEOUT" default:"30s"`
-	RunTimeout       time.Duration `env:"EXPORTER_RUN_TIMEOUT" default:"50m"`
-	StatementTimeout time.Duration `env:"EXPORTER_STATEMENT_TIMEOUT" default:"2m"`
-	MaxRetries       int           `env:"EXPORTER_MAX_RETRIES" default:"5"`
-	Schema           string        `env:"EXPORTER_DB_SCHEMA" default:"atlas_backup"`
-	ShardSpec        string        `env:"EXPORTER_SHARD" default:"0/1"`
-	ShardCount       int           `env:"EXPORTER_SHARD_COUNT"`
-	JobIndex         string        `env:"JOB_COMPLETION_INDEX"`
-	ListenAddr       string        `env:"EXPORTER_LISTEN_ADDR" default:":9090"`
-	RunOnStart       bool          `env:"EXPORTER_RUN_ON_START" default:"true"`
-	ShutdownTimeout  time.Duration `env:"EXPORTER_SHUTDOWN_TIMEOUT" default:"25s"`
-	PushgatewayURL   string        `env:"EXPORTER_PUSHGATEWAY_URL"`
-	LogLevel         string        `env:"LOG_LEVEL" default:"info"`
-	LogFormat        string        `env:"LOG_FORMAT"`
+	TargetsSpec      string        `envconfig:"EXPORTER_TARGETS"`
+	Schedule         string        `envconfig:"EXPORTER_SCHEDULE" default:"@hourly"`
+	Concurrency      int           `envconfig:"EXPORTER_CONCURRENCY" default:"4"`
+	PageSize         int           `envconfig:"EXPORTER_PAGE_SIZE" default:"500"`
+	RateLimit        int           `envconfig:"EXPORTER_RATE_LIMIT" default:"400"`
+	RequestTimeout   time.Duration `envconfig:"EXPORTER_REQUEST_TIMEOUT" default:"30s"`
+	RunTimeout       time.Duration `envconfig:"EXPORTER_RUN_TIMEOUT" default:"50m"`
+	StatementTimeout time.Duration `envconfig:"EXPORTER_STATEMENT_TIMEOUT" default:"2m"`
+	MaxRetries       int           `envconfig:"EXPORTER_MAX_RETRIES" default:"5"`
+	Schema           string        `envconfig:"EXPORTER_DB_SCHEMA" default:"atlas_backup"`
+	ShardSpec        string        `envconfig:"EXPORTER_SHARD" default:"0/1"`
+	ShardCount       int           `envconfig:"EXPORTER_SHARD_COUNT"`
+	JobIndex         string        `envconfig:"JOB_COMPLETION_INDEX"`
+	ListenAddr       string        `envconfig:"EXPORTER_LISTEN_ADDR" default:":9090"`
+	RunOnStart       bool          `envconfig:"EXPORTER_RUN_ON_START" default:"true"`
+	ShutdownTimeout  time.Duration `envconfig:"EXPORTER_SHUTDOWN_TIMEOUT" default:"25s"`
+	PushgatewayURL   string        `envconfig:"EXPORTER_PUSHGATEWAY_URL"`
+	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat        string        `envconfig:"LOG_FORMAT"`
 
 	// Targets is TargetsSpec parsed.
 	Targets []atlas.Target `ignored:"true"`

@@ -1,16 +1,20 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
-// intRange is the allowed range of an integer variable. Parsing and range
-// checking share it, so "four" and "0" get the same explanation.
+// intRange is the allowed range of an integer variable. setField checks it
+// as it parses, so "four" and "0" get the same explanation.
 type intRange struct{ min, max int }
 
 func (r intRange) reason() string {
@@ -51,65 +55,57 @@ var durationRanges = map[string]durationRange{
 	"EXPORTER_SHUTDOWN_TIMEOUT":  {min: time.Second},
 }
 
-// loadEnv fills every field tagged env from its variable, or from the
-// default tag when the variable is unset or empty: an empty value, as left by
-// `NAME=` in a manifest or a shell, means "use the default" everywhere.
+// loadEnv fills every field from its variable with envconfig (the default
+// tag applies when the variable is unset), then checks the ranges. A
+// variable set to the empty string counts as set: a number or duration then
+// fails with its rule, rather than silently meaning the default.
 func (c *Config) loadEnv() error {
+	if err := envconfig.Process("", c); err != nil {
+		return fromEnvconfig(err)
+	}
+
+	return c.checkRanges()
+}
+
+// fromEnvconfig turns envconfig's parse error into an Error that names the
+// variable, the offending value and the rule.
+func fromEnvconfig(err error) error {
+	var pe *envconfig.ParseError
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("read environment: %w", err)
+	}
+
+	return &Error{Var: pe.KeyName, Value: pe.Value, Reason: parseReason(pe.KeyName, pe.TypeName)}
+}
+
+func parseReason(name, typeName string) string {
+	switch {
+	case strings.Contains(typeName, "Duration"):
+		return "not a duration (examples: 30s, 5m, 1h)"
+	case typeName == "bool":
+		return "must be true or false"
+	default:
+		return intReason(name)
+	}
+}
+
+// checkRanges applies intRanges and durationRanges to the parsed values.
+func (c *Config) checkRanges() error {
 	v := reflect.ValueOf(c).Elem()
 	t := v.Type()
 
 	for i := range t.NumField() {
-		name := t.Field(i).Tag.Get("env")
-		if name == "" {
-			continue
+		name := t.Field(i).Tag.Get("envconfig")
+		switch f := v.Field(i).Interface().(type) {
+		case time.Duration:
+			if r, ok := durationRanges[name]; ok && (f < r.min || (r.max > 0 && f > r.max)) {
+				return &Error{Var: name, Value: f.String(), Reason: r.reason()}
+			}
+		case int:
+			if r, ok := intRanges[name]; ok && isSet(name) && (f < r.min || f > r.max) {
+				return &Error{Var: name, Value: strconv.Itoa(f), Reason: r.reason()}
+			}
 		}
-
-		raw := os.Getenv(name)
-		if raw == "" {
-			raw = t.Field(i).Tag.Get("default")
-		}
-
-		if raw == "" {
-			continue
-		}
-
-		if err := setField(v.Field(i).Addr().Interface(), name, raw); err != nil {
-			return err
-		}
-	}
-
-	return nil
-}
-
-// setField parses raw into the field p points to.
-func setField(p any, name, raw string) error {
-	switch p := p.(type) {
-	case *string:
-		*p = raw
-	case *int:
-		n, err := strconv.Atoi(raw)
-		r, limited := intRanges[name]
-		if err != nil || (limited && (n < r.min || n > r.max)) {
-			return &Error{Var: name, Value: raw, Reason: intReason(name)}
-		}
-
-		*p = n
-	case *bool:
-		b, err := strconv.ParseBool(raw)
-		if err != nil {
-			return &Error{Var: name, Value: raw, Reason: "must be true or false"}
-		}
-
-		*p = b
-	case *time.Duration:
-		d, err := time.ParseDuration(raw)
-		if err != nil {
-			return &Error{Var: name, Value: raw, Reason: "not a duration (examples: 30s, 5m, 1h)"}
-		}
-
-		*p = d
-	default:
-		return fmt.Errorf("config %s: field type %T not supported", name, p)
 	}
 
 	return nil
@@ -123,9 +119,27 @@ func intReason(name string) string {
 	return "must be an integer"
 }
 
-// IsSet reports whether the variable name holds a value, by the rule Load
-// applies: a variable set to the empty string is unset, and its default
-// applies.
+// IsSet reports whether the variable name is set in the environment (an
+// empty value counts as set), or has a default.
 func IsSet(name string) bool {
-	return os.Getenv(name) != ""
+	_, ok := os.LookupEnv(name)
+
+	return ok
+}
+
+// isSet is IsSet, or a default that applies: EXPORTER_SHARD_COUNT, with no
+// default, is only checked when given.
+func isSet(name string) bool {
+	if IsSet(name) {
+		return true
+	}
+
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		if t.Field(i).Tag.Get("envconfig") == name {
+			return t.Field(i).Tag.Get("default") != ""
+		}
+	}
+
+	return false
 }

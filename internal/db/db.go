@@ -15,10 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -61,10 +63,13 @@ type DB struct {
 // Open connects to PostgreSQL and checks the connection with a ping. Each
 // connection gets search_path=<schema> and the statement timeout. The schema
 // itself is created by Migrate.
+//
+// A connection string that cannot be parsed returns a *ConfigError before
+// any I/O; a database that cannot be reached, a *ConnectError.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
-	pcfg, err := pgxpool.ParseConfig(cfg.URL)
+	pcfg, err := parseConfig(cfg.URL)
 	if err != nil {
-		return nil, &ConnectError{Err: redact(err, cfg.URL)}
+		return nil, err
 	}
 
 	schema := cfg.Schema
@@ -177,9 +182,71 @@ func quoteIdent(name string) string {
 	return pgx.Identifier{name}.Sanitize()
 }
 
-// ConnectError reports that the database could not be reached or the
-// connection string could not be parsed. It names the host, port and
-// database; its text never holds the password or the connection string.
+// ConfigError reports a connection string that cannot be parsed: a bad
+// scheme, port or sslmode, or no connection string at all. It is a mistake
+// in the configuration, found before any I/O, not an unreachable database.
+// Its text never holds the password or the connection string.
+type ConfigError struct {
+	Err error // already redacted
+}
+
+// Error says that DATABASE_URL, where the exporter's connection string comes
+// from, cannot be used, and why.
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("DATABASE_URL: not a usable PostgreSQL connection string: %v", e.Err)
+}
+
+// Unwrap returns the redacted cause.
+func (e *ConfigError) Unwrap() error {
+	return e.Err
+}
+
+// ValidateURL parses a connection string as Open would, without any I/O but
+// reading the files it names (passfile, service file, certificates). It
+// returns nil or a *ConfigError.
+func ValidateURL(connString string) error {
+	_, err := parseConfig(connString)
+
+	return err
+}
+
+// parseConfig parses the connection string, turning a failure into a
+// *ConfigError.
+func parseConfig(connString string) (*pgxpool.Config, error) {
+	pcfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, &ConfigError{Err: redact(parseReason(err, connString), connString)}
+	}
+
+	return pcfg, nil
+}
+
+// parseReason drops the connection string that pgx quotes in a parse error,
+// masked only on a best-effort basis, and keeps the reason after it. A URL of
+// another scheme, which pgx reads as a broken key=value list, is named as
+// such.
+func parseReason(err error, connString string) error {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return err
+	}
+
+	scheme, _, isURL := strings.Cut(connString, "://")
+	if isURL && scheme != "postgres" && scheme != "postgresql" {
+		return errors.New("a URL must start with postgres:// or postgresql://")
+	}
+
+	msg := pe.Error()
+	if i := strings.LastIndex(msg, "`: "); strings.HasPrefix(msg, "cannot parse `") && i >= 0 {
+		msg = msg[i+len("`: "):]
+	}
+
+	return errors.New(msg)
+}
+
+// ConnectError reports that the database could not be reached. It names the
+// host, port and database; its text never holds any part of the user info,
+// the password or the connection string.
 type ConnectError struct {
 	Host     string
 	Port     uint16
@@ -202,10 +269,12 @@ func (e *ConnectError) Unwrap() error {
 }
 
 func newConnectError(cc *pgx.ConnConfig, err error, connString string) *ConnectError {
+	secrets := append(connPasswords(connString), cc.Password)
+
 	return &ConnectError{
-		Host:     cc.Host,
+		Host:     scrub(displayHost(cc.Host), secrets),
 		Port:     cc.Port,
-		Database: cc.Database,
+		Database: scrub(cc.Database, secrets),
 		Err:      redact(err, connString, cc.Password),
 	}
 }

@@ -171,13 +171,15 @@ WHERE (SELECT NOT ` + stagedChanged + ` FROM snapshots AS s WHERE s.id = g.id)`
 }
 
 // insertNew inserts snapshots never seen before, at version 1, with their
-// 'created' version.
+// 'created' version. ON CONFLICT lets the primary key's own check skip the
+// stored ones: no separate probe, and no join the planner could get wrong
+// while the statistics of a fast-growing table are stale.
 func (t *TargetTx) insertNew(ctx context.Context, p MergeParams) (int, error) {
 	const query = `WITH created AS (
     INSERT INTO snapshots (id, ` + attrColumns + `, first_seen_at, last_seen_at, version)
     SELECT g.id, ` + gAttrs + `, $1, $1, 1
     FROM pg_temp.` + stageTable + ` AS g
-    WHERE NOT EXISTS (SELECT 1 FROM snapshots AS s WHERE s.id = g.id)
+    ON CONFLICT (id) DO NOTHING
     RETURNING id, version, ` + attrColumns + `
 )
 INSERT INTO snapshot_versions (id, version, ` + attrColumns + `, valid_from, change, run_id)

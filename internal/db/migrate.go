@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
 	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
@@ -61,18 +65,46 @@ func (d *DB) Migrate(ctx context.Context) error {
 	return d.applyViews(ctx, changed)
 }
 
+// ErrBadMigrateArgs marks a migrate down or force request that cannot be
+// carried out as asked, refused before anything changes: a usage mistake,
+// not a database failure.
+var ErrBadMigrateArgs = errors.New("bad migrate arguments")
+
+// migrateArgsError is an ErrBadMigrateArgs with its own message.
+type migrateArgsError struct{ msg string }
+
+func (e *migrateArgsError) Error() string { return e.msg }
+
+func (e *migrateArgsError) Is(target error) bool { return target == ErrBadMigrateArgs }
+
+func badMigrateArgs(format string, args ...any) error {
+	return &migrateArgsError{msg: fmt.Sprintf(format, args...)}
+}
+
 // MigrateDown reverts the last n migrations. Views that depend on a dropped
-// table go with it; the next Migrate recreates them.
+// table go with it; the next Migrate recreates them. An n larger than the
+// number of applied migrations is refused before anything is dropped, with
+// an error wrapping ErrBadMigrateArgs: golang-migrate would revert them all
+// and only then report the shortfall.
 func (d *DB) MigrateDown(ctx context.Context, n int) error {
 	if n <= 0 {
-		return fmt.Errorf("migrate down %d: the number of steps must be positive", n)
+		return badMigrateArgs("migrate down %d: the number of steps must be positive", n)
 	}
 
-	if exists, err := d.schemaExists(ctx); err != nil || !exists {
+	exists, err := d.schemaExists(ctx)
+	if err != nil {
 		return err
 	}
 
-	err := d.withMigrate(ctx, func(m *migrate.Migrate) error {
+	if !exists {
+		return badMigrateArgs("migrate schema %s down %d: no migration is applied", d.schema, n)
+	}
+
+	err = d.withMigrate(ctx, func(m *migrate.Migrate) error {
+		if err := checkDownSteps(m, n); err != nil {
+			return err
+		}
+
 		return m.Steps(-n)
 	})
 	if err != nil {
@@ -80,6 +112,68 @@ func (d *DB) MigrateDown(ctx context.Context, n int) error {
 	}
 
 	return nil
+}
+
+// checkDownSteps refuses to revert more migrations than are applied. A dirty
+// database is left for Steps to report.
+func checkDownSteps(m *migrate.Migrate, n int) error {
+	version, dirty, err := m.Version()
+	switch {
+	case errors.Is(err, migrate.ErrNilVersion):
+		return badMigrateArgs("no migration is applied")
+	case err != nil:
+		return fmt.Errorf("read migration version: %w", err)
+	case dirty:
+		return nil
+	}
+
+	versions, err := embeddedVersions()
+	if err != nil {
+		return err
+	}
+
+	applied := 0
+	for _, v := range versions {
+		if v <= version {
+			applied++
+		}
+	}
+
+	if n > applied {
+		return badMigrateArgs("only %d migrations are applied (version %d); nothing was reverted", applied, version)
+	}
+
+	return nil
+}
+
+// embeddedVersions lists the versions of the embedded migration files, in
+// order.
+func embeddedVersions() ([]uint, error) {
+	src, err := iofs.New(migrations.FS, ".")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
+	}
+	defer src.Close()
+
+	v, err := src.First()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
+	}
+
+	versions := []uint{v}
+	for {
+		next, err := src.Next(v)
+		if errors.Is(err, fs.ErrNotExist) {
+			return versions, nil
+		}
+
+		if err != nil {
+			return nil, fmt.Errorf("read embedded migrations: %w", err)
+		}
+
+		versions = append(versions, next)
+		v = next
+	}
 }
 
 // MigrateVersion reports the applied migration version (0 when none) and
@@ -107,20 +201,60 @@ func (d *DB) MigrateVersion(ctx context.Context) (version uint, dirty bool, err 
 
 // MigrateForce records version v as applied and clean without running
 // anything: the way out of a dirty state once the schema has been repaired.
-// -1 means no migration applied.
+// v is the version of an embedded migration file, or 0 or -1 for none
+// applied (golang-migrate's nil version: 0 is what MigrateVersion reports
+// then, while golang-migrate would record 0 as a version no file has, which
+// the next migrate up cannot start from). Any other v is refused before
+// anything changes, with an error wrapping ErrBadMigrateArgs.
 func (d *DB) MigrateForce(ctx context.Context, v int) error {
+	if err := checkForceVersion(v); err != nil {
+		return fmt.Errorf("force migration version %d: %w", v, err)
+	}
+
+	version := v
+	if v == 0 {
+		version = database.NilVersion
+	}
+
 	if err := d.createSchema(ctx); err != nil {
 		return err
 	}
 
 	err := d.withMigrate(ctx, func(m *migrate.Migrate) error {
-		return m.Force(v)
+		return m.Force(version)
 	})
 	if err != nil {
 		return fmt.Errorf("force migration version %d in schema %s: %w", v, d.schema, err)
 	}
 
 	return nil
+}
+
+// checkForceVersion accepts -1, 0 and the embedded migration versions.
+func checkForceVersion(v int) error {
+	if v == database.NilVersion || v == 0 {
+		return nil
+	}
+
+	versions, err := embeddedVersions()
+	if err != nil {
+		return err
+	}
+
+	if v > 0 && slices.Contains(versions, uint(v)) {
+		return nil
+	}
+
+	return badMigrateArgs("not a migration of this exporter: use 0 for none, or one of %s", joinVersions(versions))
+}
+
+func joinVersions(versions []uint) string {
+	parts := make([]string, len(versions))
+	for i, v := range versions {
+		parts[i] = strconv.FormatUint(uint64(v), 10)
+	}
+
+	return strings.Join(parts, ", ")
 }
 
 // schemaExists reports whether the exporter's schema has been created: a

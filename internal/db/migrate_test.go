@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -138,5 +139,77 @@ func TestMigrateVersionWithoutSchema(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, v)
 	require.False(t, dirty)
-	require.NoError(t, d.MigrateDown(ctx, 1))
+	require.ErrorIs(t, d.MigrateDown(ctx, 1), db.ErrBadMigrateArgs)
+}
+
+// `migrate down 999` reverted every migration, dropping every table, and
+// only then failed with golang-migrate's "limit 993 short". More steps than
+// are applied is now refused before anything changes.
+func TestMigrateDownMoreThanAppliedChangesNothing(t *testing.T) {
+	t.Parallel()
+
+	d := dbtest.New(t)
+	ctx := context.Background()
+
+	for _, n := range []int{latestVersion + 1, 999} {
+		err := d.MigrateDown(ctx, n)
+		require.ErrorIs(t, err, db.ErrBadMigrateArgs)
+		require.Contains(t, err.Error(), fmt.Sprintf("only %d migrations are applied", latestVersion))
+	}
+
+	version, dirty, err := d.MigrateVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint(latestVersion), version)
+	require.False(t, dirty)
+	require.Equal(t, 1, count(t, d.Pool(), `SELECT count(*) FROM pg_class WHERE relname = 'snapshots'`))
+
+	require.NoError(t, d.MigrateDown(ctx, latestVersion), "every applied migration may be reverted")
+	version, _, err = d.MigrateVersion(ctx)
+	require.NoError(t, err)
+	require.Zero(t, version)
+	require.ErrorIs(t, d.MigrateDown(ctx, 1), db.ErrBadMigrateArgs)
+}
+
+// `migrate force 999` recorded a version no file has, from which no later
+// migrate up could start. Only the embedded versions, and 0 or -1 for none,
+// are accepted.
+func TestMigrateForceRefusesUnknownVersions(t *testing.T) {
+	t.Parallel()
+
+	d := dbtest.New(t)
+	ctx := context.Background()
+
+	for _, v := range []int{latestVersion + 1, 999, -2} {
+		err := d.MigrateForce(ctx, v)
+		require.ErrorIs(t, err, db.ErrBadMigrateArgs, "force %d", v)
+		require.Contains(t, err.Error(), "one of 1, 2, 3, 4, 5, 6")
+	}
+
+	version, dirty, err := d.MigrateVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint(latestVersion), version)
+	require.False(t, dirty)
+}
+
+// Forcing 0, the version MigrateVersion reports for none, recorded a version
+// 0 that golang-migrate then looked for among the files; it now records none,
+// and migrate up starts from the first file.
+func TestMigrateForceNone(t *testing.T) {
+	t.Parallel()
+
+	ctx := context.Background()
+	for _, v := range []int{0, -1} {
+		d := dbtest.Open(t, dbtest.EmptyURL(t))
+
+		require.NoError(t, d.MigrateForce(ctx, v))
+		version, dirty, err := d.MigrateVersion(ctx)
+		require.NoError(t, err)
+		require.Zero(t, version)
+		require.False(t, dirty)
+
+		require.NoError(t, d.Migrate(ctx), "force %d", v)
+		version, _, err = d.MigrateVersion(ctx)
+		require.NoError(t, err)
+		require.Equal(t, uint(latestVersion), version)
+	}
 }

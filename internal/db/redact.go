@@ -15,10 +15,12 @@ var keywordPassword = regexp.MustCompile(`(?i)password\s*=\s*('(?:[^'\\]|\\.)*'|
 // without relying on it being well formed: a string that does not parse is
 // exactly the one whose parse error may quote it.
 func connPasswords(connString string) []string {
-	var found []string
+	found := userinfoSecrets(connString)
 
-	if pw := urlPassword(connString); pw != "" {
-		found = append(found, pw)
+	if u, err := url.Parse(connString); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			found = append(found, pw)
+		}
 	}
 
 	for _, m := range keywordPassword.FindAllStringSubmatch(connString, -1) {
@@ -39,29 +41,57 @@ func connPasswords(connString string) []string {
 	return all
 }
 
-// urlPassword returns the text between "user:" and the last "@" of a URL's
-// authority, as written.
-func urlPassword(s string) string {
-	_, rest, ok := strings.Cut(s, "://")
+// userinfoSecrets returns every piece of a URL's user info that may be a
+// password: the text between "://" and the last "@" less the user name
+// before its first ':'. A password with an unescaped '@' splits into pieces
+// that parsers take for the user, the password or the host, so then every
+// '@'-separated piece counts, the user name too.
+func userinfoSecrets(s string) []string {
+	userinfo, ok := urlUserinfo(s)
 	if !ok {
-		return ""
+		return nil
 	}
 
-	if i := strings.IndexAny(rest, "?#"); i >= 0 {
-		rest = rest[:i]
+	user, password, _ := strings.Cut(userinfo, ":")
+	secrets := []string{password}
+
+	if pieces := strings.Split(userinfo, "@"); len(pieces) > 1 {
+		secrets = append(secrets, pieces...)
+		secrets = append(secrets, user, userinfo)
+		for _, p := range pieces {
+			secrets = append(secrets, strings.Split(p, ":")...)
+		}
+	}
+
+	return secrets
+}
+
+// urlUserinfo returns the text between "://" and the last "@" of s, as
+// written. The last '@' of the whole string counts, not of the authority:
+// a password may hold the '/', '?' or '#' that would end an authority.
+func urlUserinfo(s string) (string, bool) {
+	_, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return "", false
 	}
 
 	at := strings.LastIndex(rest, "@")
 	if at < 0 {
-		return ""
+		return "", false
 	}
 
-	_, pw, ok := strings.Cut(rest[:at], ":")
-	if !ok {
-		return ""
+	return rest[:at], true
+}
+
+// displayHost is the part of a parsed host that may be shown: what follows
+// its last '@'. pgx takes the host to start after the first '@' of a URL, so
+// the tail of a password with an unescaped '@' ends up in front of it.
+func displayHost(host string) string {
+	if i := strings.LastIndex(host, "@"); i >= 0 {
+		return host[i+1:]
 	}
 
-	return pw
+	return host
 }
 
 // scrub replaces every secret in msg, longest first, with xxxxx.
