@@ -381,3 +381,27 @@ func TestBare404DoesNotRemoveASnapshot(t *testing.T) {
 	require.Equal(t, 1, res.Failed())
 	require.False(t, h.snapshot(ids[2]).removed)
 }
+
+// A Serverless instance migrated to Flex keeps its name. The Flex listing
+// says nothing about the Serverless snapshots kept from before, so they must
+// not be taken for removals.
+func TestMigratedInstanceKeepsItsServerlessHistory(t *testing.T) {
+	t.Parallel()
+
+	h := newHarness(t, options{faults: true})
+	h.sim.AddInstance(projectA, "app", atlas.Serverless)
+	old := h.id(t0.Add(-48 * time.Hour))
+	h.sim.PutSnapshot(projectA, "serverless:app", atlassim.ServerlessSnapshot(old, t0.Add(-48*time.Hour), "completed", 1<<20))
+	h.run(atlas.Target{ProjectID: projectA})
+
+	h.sim.AddInstance(projectA, "app", atlas.Flex)
+	h.sim.PutSnapshot(projectA, "flex:app", atlassim.FlexSnapshot(h.id(t0), t0, "COMPLETED"))
+	h.sim.Retire(atlas.Serverless)
+
+	res := h.run(atlas.Target{ProjectID: projectA})
+
+	require.Zero(t, res.Failed())
+	require.Zero(t, res.Totals.Removed)
+	require.False(t, h.snapshot(old).removed)
+	require.Equal(t, 2, h.count(`SELECT count(*) FROM atlas_backup.snapshots WHERE removed_at IS NULL`))
+}
