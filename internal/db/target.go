@@ -68,6 +68,16 @@ type MergeResult struct {
 // says, since the listing was asked for that instance.
 func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) (*TargetTx, error) {
 	const (
+		// A target's commit need not wait for its WAL flush: the database
+		// is a copy of Atlas, and a commit lost in a PostgreSQL crash is
+		// redone by the next run (a snapshot still listed is created again,
+		// a removal not recorded is seen missing again and confirmed). Only
+		// the exact time of a lost change is lost: it becomes the next
+		// run's. Run bookkeeping stays synchronous, and a synchronous
+		// commit flushes every earlier one, so a target recorded as done
+		// has its merge on disk.
+		asyncCommit = `SET LOCAL synchronous_commit = off`
+
 		// The stage lives as long as the connection and is emptied at
 		// each commit (a rollback empties it too): creating and dropping
 		// a table per target would write the catalogs every time and make
@@ -103,7 +113,7 @@ func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) 
 		return nil, fmt.Errorf("begin target %s: %w", key, err)
 	}
 
-	if err := d.prepareTarget(ctx, tx, key, createStage); err != nil {
+	if err := d.prepareTarget(ctx, tx, key, asyncCommit, createStage); err != nil {
 		rollback(tx)
 
 		return nil, fmt.Errorf("begin target %s: %w", key, err)
@@ -112,17 +122,18 @@ func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) 
 	return &TargetTx{tx: tx, runID: runID, inst: inst}, nil
 }
 
-// prepareTarget takes the target's lock and makes sure the stage exists, in
-// one round trip when nobody else holds the lock: a try first, then the
-// patient wait of lockXact only when the lock is taken.
-func (d *DB) prepareTarget(ctx context.Context, tx pgx.Tx, key string, ddl ...string) error {
+// prepareTarget takes the target's lock and runs the setup statements (the
+// commit mode, the stage), in one round trip when nobody else holds the
+// lock: a try first, then the patient wait of lockXact only when the lock is
+// taken.
+func (d *DB) prepareTarget(ctx context.Context, tx pgx.Tx, key string, setup ...string) error {
 	const tryLock = `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`
 
 	name := d.lockName(lockKindTarget, key)
 
 	b := &pgx.Batch{}
 	b.Queue(tryLock, name)
-	for _, q := range ddl {
+	for _, q := range setup {
 		b.Queue(q)
 	}
 
@@ -136,7 +147,7 @@ func (d *DB) prepareTarget(ctx context.Context, tx pgx.Tx, key string, ddl ...st
 	}
 
 	if err := res.Close(); err != nil {
-		return fmt.Errorf("create staging table: %w", err)
+		return fmt.Errorf("set up target transaction: %w", err)
 	}
 
 	if locked {
