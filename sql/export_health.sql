@@ -53,7 +53,7 @@ CROSS JOIN LATERAL (
     FROM export_run_targets AS t
     WHERE t.target = tg.target
       AND t.run_id > coalesce(s.run_id, 0)
-      AND t.status IN ('failed', 'interrupted')
+      AND t.status = 'failed'
 ) AS f;
 
 COMMENT ON VIEW export_health IS
@@ -66,9 +66,9 @@ COMMENT ON COLUMN export_health.family IS 'flex or serverless, as of the last ru
 COMMENT ON COLUMN export_health.last_run_id IS 'The latest run that exported the target (export_runs.id).';
 COMMENT ON COLUMN export_health.last_run_at IS 'When the target''s latest export ended (or started, while running).';
 COMMENT ON COLUMN export_health.last_status IS 'Outcome of the latest export: running, succeeded, failed or interrupted.';
-COMMENT ON COLUMN export_health.last_error_code IS 'errorCode of the latest export when it failed; null otherwise.';
+COMMENT ON COLUMN export_health.last_error_code IS 'errorCode of the latest export when it failed or was interrupted (INTERRUPTED); null after a success.';
 COMMENT ON COLUMN export_health.last_error_detail IS 'Human-readable error of the latest export when it failed; never holds a secret.';
 COMMENT ON COLUMN export_health.last_success_run_id IS 'The latest run in which the target succeeded; null when it never did.';
 COMMENT ON COLUMN export_health.last_success_at IS 'When that successful export ended; null when it never succeeded.';
 COMMENT ON COLUMN export_health.consecutive_failures IS
-    'Failed or interrupted exports of the target since its last success (all of them when it never succeeded); 0 when the latest succeeded.';
+    'Failed exports of the target since its last success (all of them when it never succeeded); 0 when the latest succeeded. An interrupted export (a shutdown, a deploy) is not a failure of the target and is not counted.';

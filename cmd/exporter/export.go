@@ -201,7 +201,7 @@ func printSummary(w io.Writer, res export.Result) {
 	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FAILED TARGET\tERROR")
+	fmt.Fprintln(tw, "TARGET NOT EXPORTED\tERROR")
 	for _, r := range res.Targets {
 		if r.Err != nil {
 			fmt.Fprintf(tw, "%s\t%v\n", r.Key, r.Err)

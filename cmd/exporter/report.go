@@ -42,7 +42,7 @@ func runReport(ctx context.Context, cfg config.Config, args []string, stdout io.
 
 	res, err := database.Report(ctx, ra.params)
 	if db.IsUndefinedTable(err) {
-		return databaseError{fmt.Errorf("%w (schema %s has no reporting views yet: run `exporter migrate up` or `exporter run` first)", err, cfg.Schema)}
+		return databaseError{fmt.Errorf("%w (schema %s has no reporting views: check EXPORTER_DB_SCHEMA, which is atlas_demo for the demo's data; or run `exporter migrate up` or `exporter run` first)", err, cfg.Schema)}
 	}
 	if err != nil {
 		return databaseError{err}

@@ -72,6 +72,10 @@ func (e *Error) Error() string {
 // validates every value. A variable set to the empty string counts as unset.
 // It does no network or database I/O.
 func Load() (Config, error) {
+	if err := rejectEmpty(); err != nil {
+		return Config{}, err
+	}
+
 	var c Config
 	if err := c.loadEnv(); err != nil {
 		return Config{}, err
@@ -88,14 +92,37 @@ func Load() (Config, error) {
 	return c, nil
 }
 
+// mustNotBeEmpty are the variables whose empty value would quietly mean
+// something else: an empty DATABASE_URL (an empty key in a Kubernetes
+// secret) would export into whatever database the libpq defaults reach, an
+// empty listen address would serve the probes on a random port.
+var mustNotBeEmpty = map[string]string{
+	"DATABASE_URL":         "unset it to use the libpq defaults (PG* variables)",
+	"EXPORTER_LISTEN_ADDR": "unset it to use :9090",
+}
+
+func rejectEmpty() error {
+	for name, hint := range mustNotBeEmpty {
+		if v, ok := os.LookupEnv(name); ok && v == "" {
+			return &Error{Var: name, Reason: "set but empty: " + hint}
+		}
+	}
+
+	return nil
+}
+
 // readSecretFiles fills each secret from NAME_FILE when that is set, as
 // Kubernetes secret mounts expect.
 func (c *Config) readSecretFiles() error {
 	for _, s := range c.secrets() {
 		name := s.name + "_FILE"
 		path, ok := os.LookupEnv(name)
-		if !ok || path == "" {
+		if !ok {
 			continue
+		}
+
+		if path == "" {
+			return &Error{Var: name, Reason: "set but empty: give a file path, or unset it"}
 		}
 
 		if *s.field != "" {

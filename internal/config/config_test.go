@@ -503,6 +503,9 @@ func TestEmptyValuesAreValues(t *testing.T) {
 		{"EXPORTER_SCHEDULE", false},
 		{"EXPORTER_SHARD", false},
 		{"LOG_LEVEL", false},
+		{"DATABASE_URL", false},
+		{"EXPORTER_LISTEN_ADDR", false},
+		{"MONGODB_ATLAS_CLIENT_SECRET_FILE", false},
 		{"EXPORTER_TARGETS", true},
 		{"LOG_FORMAT", true},
 	}

@@ -394,7 +394,8 @@ VALUES ($1, $2, 'p', $3, $4, $4)`, i+1, target, st, f.now.Add(time.Duration(i-3)
 FROM export_health ORDER BY target`)
 
 		require.Equal(t, []map[string]any{
-			{"target": "p/broken", "last_status": "failed", "last_success_run_id": nil, "consecutive_failures": int32(3)},
+			// The interrupted export in between is a shutdown, not a failure.
+			{"target": "p/broken", "last_status": "failed", "last_success_run_id": nil, "consecutive_failures": int32(2)},
 			{"target": "p/fine", "last_status": "succeeded", "last_success_run_id": int64(3), "consecutive_failures": int32(0)},
 			{"target": "p/flaky", "last_status": "failed", "last_success_run_id": int64(1), "consecutive_failures": int32(2)},
 		}, got)

@@ -161,7 +161,7 @@ func (e *Exporter) finish(res Result) error {
 
 	e.log.Info("run finished",
 		"run_id", res.RunID, "status", res.Status,
-		"targets", len(res.Targets), "failed", res.Failed(),
+		"targets", len(res.Targets), "failed", res.Failed()-res.Interrupted(), "interrupted", res.Interrupted(),
 		"pages", res.Totals.Pages, "requests", res.Totals.Requests, "retries", res.Totals.Retries,
 		"seen", res.Totals.Seen, "created", res.Totals.Created, "updated", res.Totals.Updated,
 		"removed", res.Totals.Removed, "duration", res.Duration.Seconds())

@@ -219,12 +219,15 @@ func (e *Exporter) logTarget(r TargetResult) {
 		"seen", r.Counts.Seen, "created", r.Counts.Created, "updated", r.Counts.Updated,
 		"removed", r.Counts.Removed, "duration", r.Duration.Seconds(),
 	}
-	if r.Err != nil {
-		code, _ := classify(r.Err)
+	code, _ := classify(r.Err)
+
+	switch {
+	case code == codeInterrupted:
+		// A shutdown cut it short: the next run exports it; not a failure.
+		e.log.Warn("target interrupted", append(attrs, "error_code", code)...)
+	case r.Err != nil:
 		e.log.Error("target failed", append(attrs, "error_code", code, "err", r.Err)...)
-
-		return
+	default:
+		e.log.Info("target exported", attrs...)
 	}
-
-	e.log.Info("target exported", attrs...)
 }

@@ -185,10 +185,11 @@ func IsRetired(err error) bool {
 }
 
 // endpointMissingCodes are the 404 error codes that mean "no such endpoint"
-// rather than "no such project/instance/snapshot". An empty code is a 404
-// without an Atlas body: a path the server does not route at all.
+// rather than "no such project/instance/snapshot". A 404 without an Atlas
+// body is not among them: it may come from a proxy or a wrong base URL, and
+// taking it for a retired family would silently drop every Serverless
+// instance from discovery.
 var endpointMissingCodes = map[string]bool{
-	"":                   true,
 	"RESOURCE_NOT_FOUND": true,
 	"ENDPOINT_NOT_FOUND": true,
 	"NOT_FOUND":          true,
