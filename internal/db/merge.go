@@ -118,7 +118,7 @@ WHERE a.id = b.id AND a.ord < b.ord`
 	b.Queue(fold)
 	b.Queue(count)
 	b.Queue(stored, t.inst.ProjectID, t.inst.Name)
-	b.Queue(listingQuery, instanceArgs(t.inst, p.ObservedAt)...)
+	b.Queue(listingQuery, append(instanceArgs(t.inst, p.ObservedAt), nullBytes(p.Digest))...)
 
 	res := t.tx.SendBatch(ctx, b)
 	defer res.Close()
@@ -263,15 +263,23 @@ FROM removed`
 	return int(tag.RowsAffected()), nil
 }
 
-// listingQuery upserts the instance with last_listed_at = ObservedAt.
-// Its attributes (and updated_at) change only when they differ; attributes
+// listingQuery upserts the instance with last_listed_at = ObservedAt, and
+// the listing's digest ($9, null when none) with the count of the folded
+// stage and the same time (see SkipUnchanged). Its attributes (and updated_at) change only when they differ; attributes
 // the caller does not know (empty) keep their stored values. It is queued
 // with foldStage's statements: it needs nothing the merge computes.
 const listingQuery = `INSERT INTO instances AS i (
     project_id, name, family, state, mongodb_version, backup_enabled, raw,
-    first_seen_at, updated_at, last_listed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)
+    first_seen_at, updated_at, last_listed_at,
+    listing_digest, listing_seen, listing_digest_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8,
+    $9::bytea,
+    CASE WHEN $9::bytea IS NULL THEN NULL ELSE (SELECT count(*) FROM pg_temp.` + stageTable + `) END,
+    CASE WHEN $9::bytea IS NULL THEN NULL ELSE $8::timestamptz END)
 ON CONFLICT (project_id, name) DO UPDATE SET
+    listing_digest = EXCLUDED.listing_digest,
+    listing_seen = EXCLUDED.listing_seen,
+    listing_digest_at = EXCLUDED.listing_digest_at,
     family = EXCLUDED.family,
     state = COALESCE(EXCLUDED.state, i.state),
     mongodb_version = COALESCE(EXCLUDED.mongodb_version, i.mongodb_version),
@@ -288,6 +296,15 @@ ON CONFLICT (project_id, name) DO UPDATE SET
         THEN EXCLUDED.updated_at
         ELSE i.updated_at
     END`
+
+// nullBytes is b, or null when it is empty.
+func nullBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+
+	return b
+}
 
 // runIDArg is the run id for snapshot_versions.run_id; 0 means none.
 func (t *TargetTx) runIDArg() *int64 {

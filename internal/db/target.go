@@ -46,6 +46,12 @@ type MergeParams struct {
 	// instance's last_listed_at.
 	ObservedAt time.Time
 
+	// Digest is the listing's digest (see SkipUnchanged), stored with the
+	// merge; nil when the stage holds more than the listing (snapshots
+	// staged to confirm removals), so that no later listing is taken for
+	// the state this merge leaves.
+	Digest []byte
+
 	// Removed are the removal candidates confirmed gone. Only those still
 	// live, of this instance, and not staged are marked removed.
 	Removed []string
@@ -212,6 +218,49 @@ func (t *TargetTx) stageRow(ord int64, s atlas.Snapshot) []any {
 		nullString(s.FrequencyType), nullString(s.SnapshotType), s.StorageSizeBytes,
 		nullString(s.MongoDBVersion), raw,
 	}
+}
+
+// Staged is how many rows were staged so far.
+func (t *TargetTx) Staged() int64 {
+	return t.staged
+}
+
+// SkipUnchanged ends the work of a target whose listing has the digest of
+// the listing last merged for the instance, and returns that listing's
+// count of distinct snapshots. The same raw results in the same order mean
+// the same ids and attributes, so the merge could write nothing and remove
+// nothing; only last_listed_at moves to observedAt. The digest is trusted
+// only when it was stored with the instance's current last_listed_at: a
+// merge that stored none (an exporter from before the digest) leaves them
+// apart. ok is false, and nothing is written, when the digest differs or
+// none is stored; the caller then merges. After ok, only Commit remains.
+func (t *TargetTx) SkipUnchanged(ctx context.Context, observedAt time.Time, digest []byte) (int, bool, error) {
+	const query = `UPDATE instances
+SET last_listed_at = $4, listing_digest_at = $4
+WHERE project_id = $1 AND name = $2 AND family = $3
+  AND listing_digest = $5 AND listing_digest_at = last_listed_at AND listing_seen IS NOT NULL
+RETURNING listing_seen`
+
+	if t.merged || t.done {
+		return 0, false, errors.New("skip unchanged listing: target transaction already merged or ended")
+	}
+
+	if len(digest) == 0 {
+		return 0, false, nil
+	}
+
+	var seen int
+	err := t.tx.QueryRow(ctx, query, t.inst.ProjectID, t.inst.Name, string(t.inst.Family), observedAt, digest).Scan(&seen)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("compare listing digest of %s/%s: %w", t.inst.ProjectID, t.inst.Name, err)
+	}
+
+	t.merged = true
+
+	return seen, true, nil
 }
 
 // RemovalCandidates lists the instance's live snapshots of its own family

@@ -2,7 +2,10 @@ package export
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"hash"
 	"sync"
 
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlas"
@@ -19,12 +22,57 @@ type listing struct {
 	cancel context.CancelFunc
 	stats  fetch.ListStats
 	err    error
+	digest hash.Hash // of the raw results, in order: see digestPage
+}
+
+// digestVersion starts every listing digest. Change it whenever the same
+// raw results would be stored differently (a new column decoded, a mapping
+// changed): the stored digests then no longer match, and the next run
+// merges every instance again.
+const digestVersion = "atlas-snapshot-exporter listing digest 1"
+
+// newDigest starts the digest of a listing of inst.
+func newDigest(inst atlas.Instance) hash.Hash {
+	h := sha256.New()
+	h.Write([]byte(digestVersion + "\x00" + string(inst.Family) + "\x00"))
+
+	return h
+}
+
+// digestPage adds one page to h: its number, its length, and each raw
+// result with its length, so that no two listings share their input.
+func digestPage(h hash.Hash, p fetch.Page) {
+	var n [8]byte
+
+	binary.BigEndian.PutUint64(n[:], uint64(p.Num))
+	h.Write(n[:])
+	binary.BigEndian.PutUint64(n[:], uint64(len(p.Snapshots)))
+	h.Write(n[:])
+
+	for _, s := range p.Snapshots {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s.Raw)))
+		h.Write(n[:])
+		h.Write(s.Raw)
+	}
+}
+
+// sum is the digest of the listing, or nil when it did not complete. Call
+// it only after drain returned.
+func (l *listing) sum() []byte {
+	if l.err != nil {
+		return nil
+	}
+
+	return l.digest.Sum(nil)
 }
 
 // startListing starts listing inst. The caller must drain or stop it.
 func (e *Exporter) startListing(ctx context.Context, inst atlas.Instance) *listing {
 	ctx, cancel := context.WithCancelCause(ctx)
-	l := &listing{pages: make(chan fetch.Page), done: make(chan struct{}), cancel: func() { cancel(context.Canceled) }}
+	l := &listing{
+		pages: make(chan fetch.Page), done: make(chan struct{}),
+		cancel: func() { cancel(context.Canceled) }, digest: newDigest(inst),
+	}
 
 	go func() {
 		defer close(l.done)
@@ -39,6 +87,8 @@ func (e *Exporter) startListing(ctx context.Context, inst atlas.Instance) *listi
 		}()
 
 		l.stats, l.err = e.client.ListSnapshots(ctx, inst, func(p fetch.Page) error {
+			digestPage(l.digest, p)
+
 			select {
 			case l.pages <- p:
 				return nil

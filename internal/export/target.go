@@ -68,14 +68,32 @@ func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instanc
 		return c, err
 	}
 
+	if seen, ok, err := e.skipUnchanged(ctx, tx, l, listed); err != nil || ok {
+		c.Seen, c.Unchanged = seen, seen
+
+		if err != nil {
+			return c, err
+		}
+
+		return c, tx.Commit(ctx)
+	}
+
+	digest, staged := l.sum(), tx.Staged()
+
 	removed, err := e.confirmRemovals(ctx, tx, inst, &c)
 	if err != nil {
 		return c, err
 	}
 
+	if tx.Staged() != staged {
+		// Snapshots the listing lacked were staged: the merge leaves a
+		// state no listing's digest stands for.
+		digest = nil
+	}
+
 	listed()
 
-	m, err := tx.Merge(ctx, db.MergeParams{ObservedAt: e.now(), Removed: removed})
+	m, err := tx.Merge(ctx, db.MergeParams{ObservedAt: e.now(), Removed: removed, Digest: digest})
 	if err != nil {
 		return c, err
 	}
@@ -83,6 +101,25 @@ func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instanc
 	c.Seen, c.Created, c.Updated, c.Unchanged, c.Removed = m.Seen, m.Created, m.Updated, m.Unchanged, m.Removed
 
 	return c, tx.Commit(ctx)
+}
+
+// skipUnchanged ends a target whose listing is byte for byte the one last
+// merged (see db.TargetTx.SkipUnchanged): no removal can be missing, since
+// the same ids were listed, and no attribute can differ. Its staged rows
+// are dropped with the commit. listed is called first: nothing more will be
+// asked of Atlas for this target.
+func (e *Exporter) skipUnchanged(ctx context.Context, tx *db.TargetTx, l *listing, listed func()) (int, bool, error) {
+	digest := l.sum()
+	if digest == nil {
+		return 0, false, nil
+	}
+
+	seen, ok, err := tx.SkipUnchanged(ctx, e.now(), digest)
+	if ok {
+		listed()
+	}
+
+	return seen, ok, err
 }
 
 // confirmRemovals tells a real removal from a snapshot that offset paging
