@@ -112,3 +112,27 @@ func TestListingWithSnapshotsConfirmedAliveStoresNoDigest(t *testing.T) {
 
 	require.Equal(t, 1, h.count(`SELECT count(*) FROM atlas_backup.instances WHERE listing_digest IS NULL`))
 }
+
+func TestLongListingIsStagedAsItComes(t *testing.T) {
+	t.Parallel()
+
+	// 1,010 snapshots in pages of 400: more than the held-back share, so
+	// the third page stages the first two and itself.
+	h := newHarness(t, options{pageSize: 400})
+	ids := h.addFlex(projectA, "c1", 1010)
+	res := h.run(target(projectA, "c1"))
+	require.Equal(t, 1010, res.Totals.Created)
+	require.Equal(t, 1010, h.count(`SELECT count(*) FROM atlas_backup.snapshots`))
+
+	res = h.run(target(projectA, "c1"))
+	require.Equal(t, 1010, res.Totals.Unchanged)
+
+	h.sim.PutSnapshot(projectA, "c1", atlassim.FlexSnapshot(ids[1005], t0.Add(-1005*time.Hour), "FAILED"))
+	h.sim.RemoveSnapshot(projectA, "c1", ids[10])
+	res = h.run(target(projectA, "c1"))
+
+	require.Zero(t, res.Failed())
+	require.Equal(t, 1, res.Totals.Updated)
+	require.Equal(t, 1, res.Totals.Removed)
+	require.Equal(t, 1008, res.Totals.Unchanged)
+}

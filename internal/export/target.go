@@ -60,8 +60,11 @@ func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instanc
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 
+	// The first pages are held back rather than staged: if the listing
+	// turns out to be the one last merged, they need not be copied at all.
+	held := &heldPages{}
 	stats, err := l.drain(func(p fetch.Page) error {
-		return tx.Stage(ctx, p.Snapshots)
+		return held.stage(ctx, tx, p)
 	})
 	addFetch(&c, stats)
 	if err != nil {
@@ -76,6 +79,10 @@ func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instanc
 		}
 
 		return c, tx.Commit(ctx)
+	}
+
+	if err := held.flush(ctx, tx); err != nil {
+		return c, err
 	}
 
 	digest, staged := l.sum(), tx.Staged()
@@ -101,6 +108,50 @@ func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instanc
 	c.Seen, c.Created, c.Updated, c.Unchanged, c.Removed = m.Seen, m.Created, m.Updated, m.Unchanged, m.Removed
 
 	return c, tx.Commit(ctx)
+}
+
+// maxHeldSnapshots bounds the snapshots heldPages keeps back per target:
+// one page of 500 and the empty page after it, the whole listing of most
+// instances, and a bounded memory for larger ones.
+const maxHeldSnapshots = 1000
+
+// heldPages keeps a listing's first pages back from the stage while they
+// are few: a listing that turns out unchanged is then never copied.
+type heldPages struct {
+	pages    []fetch.Page
+	n        int
+	flushing bool
+}
+
+// stage holds p back, or stages everything held and p once more than
+// maxHeldSnapshots came.
+func (h *heldPages) stage(ctx context.Context, tx *db.TargetTx, p fetch.Page) error {
+	if !h.flushing && h.n+len(p.Snapshots) <= maxHeldSnapshots {
+		h.pages = append(h.pages, p)
+		h.n += len(p.Snapshots)
+
+		return nil
+	}
+
+	if err := h.flush(ctx, tx); err != nil {
+		return err
+	}
+
+	return tx.Stage(ctx, p.Snapshots)
+}
+
+// flush stages the held pages, in order; later pages go straight through.
+func (h *heldPages) flush(ctx context.Context, tx *db.TargetTx) error {
+	h.flushing = true
+	for _, p := range h.pages {
+		if err := tx.Stage(ctx, p.Snapshots); err != nil {
+			return err
+		}
+	}
+
+	h.pages, h.n = nil, 0
+
+	return nil
 }
 
 // skipUnchanged ends a target whose listing is byte for byte the one last
