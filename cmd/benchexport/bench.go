@@ -159,16 +159,10 @@ func (b *bench) export(ctx context.Context, name string, changed int) error {
 
 // minRequests is the fewest requests an export can make: discovery (the
 // Flex list and the empty Serverless list of each project) and each
-// instance's listing. strict says whether a listing may stop on a full
-// last page (ceil(n/p)); otherwise it needs an empty page to end
-// (floor(n/p)+1).
-func (b *bench) minRequests(strict bool) int {
+// instance's listing, ceil(n/p) pages, or one for an empty listing.
+func (b *bench) minRequests() int {
 	pages := func(n int) int {
-		if strict {
-			return max(1, (n+b.p.PageSize-1)/b.p.PageSize)
-		}
-
-		return n/b.p.PageSize + 1
+		return max(1, (n+b.p.PageSize-1)/b.p.PageSize)
 	}
 
 	perProject := b.p.Instances / b.p.Projects
@@ -185,7 +179,7 @@ func (b *bench) report(ctx context.Context) {
 	b.header(ctx)
 
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "export\tsnapshots\twall s\trun s\tsnapshots/s\tx ceiling\trequests\tmin (floor+1)\tmin (ceil)\twritten snapshots\twritten versions\tpeak RSS MiB\tfloor s\twall/floor\t")
+	fmt.Fprintln(tw, "export\tsnapshots\twall s\trun s\tsnapshots/s\tx ceiling\trequests\tmin requests\twritten snapshots\twritten versions\tpeak RSS MiB\tfloor s\twall/floor\t")
 	for _, r := range b.rows {
 		b.line(tw, r)
 	}
@@ -221,9 +215,9 @@ func (b *bench) line(w io.Writer, r exportRow) {
 		vsFloor = fmt.Sprintf("%.2f", r.Child.Wall.Seconds()/f.Seconds())
 	}
 
-	fmt.Fprintf(w, "%s\t%d\t%.2f\t%.2f\t%.0f\t%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%s\t%s\t\n",
+	fmt.Fprintf(w, "%s\t%d\t%.2f\t%.2f\t%.0f\t%s\t%d\t%d\t%d\t%d\t%.1f\t%s\t%s\t\n",
 		r.Name, r.Run.Seen, r.Child.Wall.Seconds(), r.Run.Duration.Seconds(), rate, ratio,
-		r.Run.Requests, b.minRequests(false), b.minRequests(true),
+		r.Run.Requests, b.minRequests(),
 		r.Written[0], r.Written[1], mib(r.Child.PeakRSS), floorS, vsFloor)
 }
 

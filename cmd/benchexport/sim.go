@@ -107,7 +107,7 @@ func (s *simulator) discover(ctx context.Context) error {
 // same query, so that the simulator serves them from its cache of encoded
 // pages and its own CPU hardly counts against the exporter.
 func (s *simulator) warm(ctx context.Context, p params) error {
-	pages := p.Snapshots/p.PageSize + 1
+	pages := p.Snapshots/p.PageSize + 1 // the empty page too, should one be asked for
 	work := make(chan string)
 	errs := make(chan error, warmers)
 
@@ -136,11 +136,12 @@ func (s *simulator) warm(ctx context.Context, p params) error {
 }
 
 // listingPath is the exporter's request for one page; the query keys are
-// in url.Values.Encode order, as the exporter sends them.
+// in url.Values.Encode order, as the exporter sends them, and the count is
+// asked for on page 1 only.
 func listingPath(inst atlas.Instance, size, num int) string {
 	q := url.Values{
 		"itemsPerPage": {strconv.Itoa(size)},
-		"includeCount": {"false"},
+		"includeCount": {strconv.FormatBool(num == 1)},
 		"pageNum":      {strconv.Itoa(num)},
 	}
 

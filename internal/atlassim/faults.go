@@ -69,6 +69,29 @@ func (s *Server) OnPage(fn func(projectID, instance string, page int)) {
 	s.onPage.Store(&fn)
 }
 
+// MiscountListings installs fn, which tells by how much the totalCount of an
+// instance's snapshot listing is off (negative: too few). Atlas documents
+// the count as an estimate; the simulator also derives its next links from
+// the reported count, so a short count ends the links early. Zero, or a nil
+// fn, reports the truth.
+func (s *Server) MiscountListings(fn func(projectID, instance string) int) {
+	if fn == nil {
+		s.miscount.Store(nil)
+		return
+	}
+
+	s.miscount.Store(&fn)
+}
+
+// countSkew is how far off the instance's listing count is to be.
+func (s *Server) countSkew(projectID, instance string) int {
+	if fn := s.miscount.Load(); fn != nil {
+		return (*fn)(projectID, instance)
+	}
+
+	return 0
+}
+
 // applyFault asks the interceptor about r. It reports whether the fault
 // answered the request; serve produces the normal answer when the fault
 // only truncates it.

@@ -81,11 +81,17 @@ func intParam(q url.Values, name string, lo, hi, def int) (int, bool) {
 // renderPage encodes one page of a listing of total items; item(i) is the
 // encoded i-th item of the whole listing.
 func renderPage(base, path string, pp pageParams, total int, item func(i int) []byte) []byte {
+	return renderCountedPage(base, path, pp, total, total, item)
+}
+
+// renderCountedPage is renderPage for a listing whose totalCount, and the
+// next links that follow from it, say reported rather than total.
+func renderCountedPage(base, path string, pp pageParams, total, reported int, item func(i int) []byte) []byte {
 	start, end := pageBounds(pp, total)
 
 	var b bytes.Buffer
 	b.WriteString(`{"links":`)
-	links, _ := json.Marshal(pageLinks(base+path, pp, end < total))
+	links, _ := json.Marshal(pageLinks(base+path, pp, end < reported))
 	b.Write(links)
 	b.WriteString(`,"results":[`)
 	for i := start; i < end; i++ {
@@ -97,7 +103,7 @@ func renderPage(base, path string, pp pageParams, total int, item func(i int) []
 	b.WriteByte(']')
 	if pp.count {
 		b.WriteString(`,"totalCount":`)
-		b.WriteString(strconv.Itoa(total))
+		b.WriteString(strconv.Itoa(max(reported, 0)))
 	}
 	b.WriteByte('}')
 
@@ -218,7 +224,16 @@ func (s *Server) serveSnapshots(w http.ResponseWriter, r *http.Request, rt route
 	}
 
 	key := pageKey{base: baseURL(r), pageParams: pp}
-	writeBody(w, http.StatusOK, rt.mediaType(), inst.page(key, r.URL.Path))
+	var body []byte
+	if skew := s.countSkew(rt.projectID, rt.instance); skew != 0 {
+		body = renderCountedPage(key.base, r.URL.Path, pp, len(inst.order), len(inst.order)+skew, func(i int) []byte {
+			return inst.order[i].raw
+		})
+	} else {
+		body = inst.page(key, r.URL.Path)
+	}
+
+	writeBody(w, http.StatusOK, rt.mediaType(), body)
 }
 
 // page returns an encoded page, building and caching it on a miss. The

@@ -97,6 +97,7 @@ type Server struct {
 	intercept      atomic.Pointer[interceptor]
 	interceptToken atomic.Pointer[interceptor]
 	onPage         atomic.Pointer[func(projectID, instance string, page int)]
+	miscount       atomic.Pointer[func(projectID, instance string) int]
 
 	logMu     sync.Mutex
 	log       []Request

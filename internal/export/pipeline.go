@@ -23,6 +23,11 @@ type listing struct {
 	stats  fetch.ListStats
 	err    error
 	digest hash.Hash // of the raw results, in order: see digestPage
+
+	// last is the number of the last page fetched, and countedEnd whether
+	// it was a full page that ended the listing on Atlas's count.
+	last       int
+	countedEnd bool
 }
 
 // digestVersion starts every listing digest. Change it whenever the same
@@ -88,6 +93,7 @@ func (e *Exporter) startListing(ctx context.Context, inst atlas.Instance) *listi
 
 		l.stats, l.err = e.client.ListSnapshots(ctx, inst, func(p fetch.Page) error {
 			digestPage(l.digest, p)
+			l.last, l.countedEnd = p.Num, p.CountedEnd
 
 			select {
 			case l.pages <- p:

@@ -87,7 +87,7 @@ func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instanc
 
 	digest, staged := l.sum(), tx.Staged()
 
-	removed, err := e.confirmRemovals(ctx, tx, inst, &c)
+	removed, err := e.confirmRemovals(ctx, tx, inst, l, &c)
 	if err != nil {
 		return c, err
 	}
@@ -174,14 +174,21 @@ func (e *Exporter) skipUnchanged(ctx context.Context, tx *db.TargetTx, l *listin
 }
 
 // confirmRemovals tells a real removal from a snapshot that offset paging
-// skipped. Live snapshots missing from the listing are asked for one by one
-// (a 404 confirms the removal; an answer stages the snapshot); when there
-// are many, a second listing is staged instead and only what both listings
-// lack counts as removed.
-func (e *Exporter) confirmRemovals(ctx context.Context, tx *db.TargetTx, inst atlas.Instance, c *db.Counts) ([]string, error) {
+// skipped. A listing that ended on Atlas's count is first listed on to its
+// empty page: the count is an estimate. Live snapshots still missing are
+// asked for one by one (a 404 confirms the removal; an answer stages the
+// snapshot); when there are many, a second listing is staged instead and
+// only what both listings lack counts as removed.
+func (e *Exporter) confirmRemovals(ctx context.Context, tx *db.TargetTx, inst atlas.Instance, l *listing, c *db.Counts) ([]string, error) {
 	candidates, err := tx.RemovalCandidates(ctx)
 	if err != nil || len(candidates) == 0 {
 		return nil, err
+	}
+
+	if l.countedEnd {
+		if candidates, err = e.listRest(ctx, tx, inst, l.last+1, c); err != nil || len(candidates) == 0 {
+			return nil, err
+		}
 	}
 
 	if len(candidates) > relistThreshold {
@@ -203,6 +210,21 @@ func (e *Exporter) confirmRemovals(ctx context.Context, tx *db.TargetTx, inst at
 	return removed, nil
 }
 
+// listRest stages the pages of inst's listing from page first on, up to
+// the empty or short page that ends it, and returns the removal candidates
+// still left.
+func (e *Exporter) listRest(ctx context.Context, tx *db.TargetTx, inst atlas.Instance, first int, c *db.Counts) ([]string, error) {
+	stats, err := e.client.ListSnapshotsFrom(ctx, inst, first, func(p fetch.Page) error {
+		return tx.Stage(ctx, p.Snapshots)
+	})
+	addFetch(c, stats)
+	if err != nil {
+		return nil, fmt.Errorf("list on past the counted end: %w", err)
+	}
+
+	return tx.RemovalCandidates(ctx)
+}
+
 func (e *Exporter) confirmOne(ctx context.Context, tx *db.TargetTx, inst atlas.Instance, id string, c *db.Counts) (bool, error) {
 	snap, stats, err := e.client.GetSnapshot(ctx, inst, id)
 	addFetch(c, stats)
@@ -220,7 +242,8 @@ func (e *Exporter) confirmOne(ctx context.Context, tx *db.TargetTx, inst atlas.I
 }
 
 func (e *Exporter) relist(ctx context.Context, tx *db.TargetTx, inst atlas.Instance, c *db.Counts) ([]string, error) {
-	stats, err := e.client.ListSnapshots(ctx, inst, func(p fetch.Page) error {
+	// Whatever Atlas counts, this listing runs to its empty page.
+	stats, err := e.client.ListSnapshotsFrom(ctx, inst, 1, func(p fetch.Page) error {
 		return tx.Stage(ctx, p.Snapshots)
 	})
 	addFetch(c, stats)

@@ -49,12 +49,12 @@ func BenchmarkDecodePage(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				results, err := decodeResults(body)
+				page, err := decodeListPage(body)
 				if err != nil {
 					b.Fatal(err)
 				}
 
-				if _, err := decodeSnapshotPage(inst, 1, results); err != nil {
+				if _, err := decodeSnapshotPage(inst, 1, page.results); err != nil {
 					b.Fatal(err)
 				}
 			}

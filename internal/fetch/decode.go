@@ -16,23 +16,51 @@ import (
 var errTruncated = errors.New("response body cut off")
 
 // pageEnvelope is the paginated list shape shared by every listing.
+// totalCount and links are kept raw: they only hint at the listing's end,
+// and a page whose hints cannot be read is still a page.
 type pageEnvelope struct {
-	Results *[]json.RawMessage `json:"results"`
+	Results    *[]json.RawMessage `json:"results"`
+	TotalCount json.RawMessage    `json:"totalCount"`
+	Links      json.RawMessage    `json:"links"`
 }
 
-// decodeResults splits a list page into its result objects, each kept as
-// the exact bytes Atlas sent.
-func decodeResults(body []byte) ([]json.RawMessage, error) {
+// listPage is one decoded list page: its results, each kept as the exact
+// bytes Atlas sent, and what it says about the listing's end.
+type listPage struct {
+	results []json.RawMessage
+	total   int64 // totalCount, or -1 when absent or unreadable
+	self    bool  // links hold a self link
+	next    bool  // links hold a next link
+}
+
+// decodeListPage splits a list page into its result objects and reads its
+// totalCount and the relations of its links.
+func decodeListPage(body []byte) (listPage, error) {
 	var env pageEnvelope
 	if err := unmarshalBody(body, &env); err != nil {
-		return nil, err
+		return listPage{}, err
 	}
 
 	if env.Results == nil {
-		return nil, errors.New("response has no results array")
+		return listPage{}, errors.New("response has no results array")
 	}
 
-	return *env.Results, nil
+	p := listPage{results: *env.Results, total: -1}
+	if err := json.Unmarshal(env.TotalCount, &p.total); err != nil || p.total < 0 {
+		p.total = -1
+	}
+
+	var links []struct {
+		Rel string `json:"rel"`
+	}
+	if json.Unmarshal(env.Links, &links) == nil {
+		for _, l := range links {
+			p.self = p.self || l.Rel == "self"
+			p.next = p.next || l.Rel == "next"
+		}
+	}
+
+	return p, nil
 }
 
 // unmarshalBody decodes a response body, telling a body that was cut off

@@ -160,11 +160,36 @@ func TestDecodeResultsKeepsExactBytes(t *testing.T) {
 
 	body := `{"results":[ {"id":"c1", "storageSizeBytes": 123456789012345678901234567890, "x": 1.0000000000000001} ,{"id":"c2"}],"totalCount":2}`
 
-	results, err := decodeResults([]byte(body))
+	page, err := decodeListPage([]byte(body))
 	require.NoError(t, err)
-	require.Len(t, results, 2)
-	require.Equal(t, `{"id":"c1", "storageSizeBytes": 123456789012345678901234567890, "x": 1.0000000000000001}`, string(results[0]))
-	require.Equal(t, `{"id":"c2"}`, string(results[1]))
+	require.Len(t, page.results, 2)
+	require.Equal(t, `{"id":"c1", "storageSizeBytes": 123456789012345678901234567890, "x": 1.0000000000000001}`, string(page.results[0]))
+	require.Equal(t, `{"id":"c2"}`, string(page.results[1]))
+	require.Equal(t, int64(2), page.total)
+}
+
+func TestDecodeListPageEndHints(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		body       string
+		total      int64
+		self, next bool
+	}{
+		{body: `{"results":[],"totalCount":7,"links":[{"rel":"self","href":"x"},{"rel":"next","href":"y"}]}`, total: 7, self: true, next: true},
+		{body: `{"results":[],"links":[{"rel":"self"},{"rel":"previous"}]}`, total: -1, self: true},
+		{body: `{"results":[],"totalCount":null,"links":null}`, total: -1},
+		{body: `{"results":[],"totalCount":"7","links":{"rel":"next"}}`, total: -1},
+		{body: `{"results":[],"totalCount":-3,"links":[1,"next",{"rel":7}]}`, total: -1},
+		{body: `{"results":[],"totalCount":2.5}`, total: -1},
+	}
+	for _, tt := range tests {
+		page, err := decodeListPage([]byte(tt.body))
+		require.NoError(t, err, tt.body)
+		require.Equal(t, tt.total, page.total, tt.body)
+		require.Equal(t, tt.self, page.self, tt.body)
+		require.Equal(t, tt.next, page.next, tt.body)
+	}
 }
 
 func TestDecodeSnapshotErrors(t *testing.T) {

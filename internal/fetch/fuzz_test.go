@@ -32,12 +32,12 @@ func FuzzDecodeSnapshot(f *testing.F) {
 
 		checkDecoded(t, inst, body)
 
-		results, err := decodeResults(body)
+		page, err := decodeListPage(body)
 		if err != nil {
 			return
 		}
 
-		for _, raw := range results {
+		for _, raw := range page.results {
 			checkDecoded(t, inst, raw)
 		}
 	})

@@ -144,20 +144,33 @@ func writeAtlasError(w http.ResponseWriter, status int, code, detail string) {
 }
 
 // pagedHandler serves items as an Atlas offset-paged listing and counts
-// requests; it checks the paging parameters the client sends.
+// requests; it checks the paging parameters the client sends. It answers
+// totalCount when asked and links as Atlas does (self; next while more
+// items follow), unless told otherwise.
 type pagedHandler struct {
 	items  []map[string]any
 	accept string
+	pageShape
 
 	mu       sync.Mutex
 	requests int
 	pageNums []int
+	counted  []int // page numbers asked for with includeCount=true
+}
+
+// pageShape is how a pagedHandler departs from what Atlas usually sends.
+type pageShape struct {
+	countSkew     int  // added to totalCount, and to the end the next links follow
+	noLinks       bool // links is an empty array
+	nextWhenFull  bool // a next link on every full page, more or not
+	countTimesOut bool // includeCount=true answers 500 TIMEOUT_WHILE_PAGING
 }
 
 func (h *pagedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	size, err := strconv.Atoi(q.Get("itemsPerPage"))
-	if err != nil || size < 1 || size > 500 || q.Get("includeCount") != "false" {
+	withCount, countErr := strconv.ParseBool(q.Get("includeCount"))
+	if err != nil || size < 1 || size > 500 || countErr != nil {
 		writeAtlasError(w, http.StatusBadRequest, "INVALID_QUERY", r.URL.RawQuery)
 		return
 	}
@@ -168,16 +181,50 @@ func (h *pagedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	num, _ := strconv.Atoi(q.Get("pageNum"))
+	h.note(num, withCount)
 
-	h.mu.Lock()
-	h.requests++
-	h.pageNums = append(h.pageNums, num)
-	h.mu.Unlock()
+	if withCount && h.countTimesOut {
+		writeAtlasError(w, http.StatusInternalServerError, "TIMEOUT_WHILE_PAGING", "Timeout while paging.")
+		return
+	}
 
 	start := min((num-1)*size, len(h.items))
 	end := min(start+size, len(h.items))
-	page := append([]map[string]any{}, h.items[start:end]...)
-	writeJSON(w, http.StatusOK, map[string]any{"results": page, "links": []any{}})
+	body := map[string]any{
+		"results": append([]map[string]any{}, h.items[start:end]...),
+		"links":   h.links(r, end, end-start == size),
+	}
+	if withCount {
+		body["totalCount"] = len(h.items) + h.countSkew
+	}
+
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (h *pagedHandler) note(num int, withCount bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+
+	h.requests++
+	h.pageNums = append(h.pageNums, num)
+	if withCount {
+		h.counted = append(h.counted, num)
+	}
+}
+
+// links are the page's links: self, and next when the (skewed) count says
+// more follow, or on every full page with nextWhenFull.
+func (h *pagedHandler) links(r *http.Request, end int, full bool) []any {
+	if h.noLinks {
+		return []any{}
+	}
+
+	links := []any{map[string]any{"rel": "self", "href": "http://" + r.Host + r.URL.RequestURI()}}
+	if end < len(h.items)+h.countSkew || (h.nextWhenFull && full) {
+		links = append(links, map[string]any{"rel": "next", "href": "http://" + r.Host + r.URL.Path})
+	}
+
+	return links
 }
 
 func (h *pagedHandler) counts() (int, []int) {

@@ -41,6 +41,11 @@ func (s *ListStats) Add(o ListStats) {
 type Page struct {
 	Num       int
 	Snapshots []atlas.Snapshot
+
+	// CountedEnd marks a full page that ended the listing because Atlas
+	// said nothing follows it (see ListSnapshots); the empty page after it
+	// was not asked for.
+	CountedEnd bool
 }
 
 var snapshotIDPattern = regexp.MustCompile(`^[a-zA-Z0-9]+$`)
@@ -98,52 +103,110 @@ func snapshotsPath(inst atlas.Instance) (string, endpoint, endpoint) {
 		epFlexSnapshots, epFlexSnapshot
 }
 
-// pages walks a paginated listing from page 1, handing each page's raw
-// results to fn, and stops after a short or empty page. totalCount is never
-// asked for: Atlas documents it as an estimate and it is slow on deep pages.
-func (c *Client) pages(ctx context.Context, r request, stats *ListStats,
-	fn func(num int, results []json.RawMessage) error,
+// codeTimeoutWhilePaging is Atlas's 500 for a count it could not finish.
+const codeTimeoutWhilePaging = "TIMEOUT_WHILE_PAGING"
+
+// paging is how one walk through a listing goes.
+type paging struct {
+	// from is the first page asked for.
+	from int
+
+	// counted asks for totalCount on page 1 and lets a full page end the
+	// listing when the count is reached and the page has no next link.
+	counted bool
+}
+
+// pages walks a paginated listing, handing each page's raw results to fn,
+// and stops after a short or empty page, or, when counted, after a full
+// page that Atlas says is the last. totalCount is asked for on page 1 only:
+// Atlas documents it as an estimate and it has timed out on deep pages.
+func (c *Client) pages(ctx context.Context, r request, stats *ListStats, pg paging,
+	fn func(num int, results []json.RawMessage, countedEnd bool) error,
 ) error {
-	for num := 1; ; num++ {
-		if num > maxPages {
+	total, seen := int64(-1), int64(0)
+
+	for num := pg.from; ; num++ {
+		if num-pg.from >= maxPages {
 			return fmt.Errorf("%s: more than %d pages", r.ep.what, maxPages)
 		}
 
-		r.query = url.Values{
-			"itemsPerPage": {strconv.Itoa(c.cfg.PageSize)},
-			"includeCount": {"false"},
-			"pageNum":      {strconv.Itoa(num)},
+		withCount := pg.counted && num == 1
+		p, err := c.listPage(ctx, r, stats, num, withCount)
+		if withCount && ErrorCodeOf(err) == codeTimeoutWhilePaging {
+			// The count is what timed out: the listing goes on without it.
+			pg.counted = false
+			p, err = c.listPage(ctx, r, stats, num, false)
 		}
 
-		var results []json.RawMessage
-		err := c.get(ctx, r, stats, func(body []byte) error {
-			var err error
-			results, err = decodeResults(body)
-
-			return err
-		})
 		if err != nil {
 			return fmt.Errorf("%s page %d: %w", r.ep.what, num, err)
 		}
 
+		if withCount {
+			total = p.total
+		}
+
+		seen += int64(len(p.results))
+		full := len(p.results) >= c.cfg.PageSize
+		countedEnd := full && pg.counted && total >= 0 && seen >= total && p.self && !p.next
+
 		stats.Pages++
 		c.log.DebugContext(ctx, "fetched atlas page",
-			"project_id", r.projectID, "path", r.path, "page", num, "items", len(results))
+			"project_id", r.projectID, "path", r.path, "page", num, "items", len(p.results))
 
-		if err := fn(num, results); err != nil {
+		if err := fn(num, p.results, countedEnd); err != nil {
 			return err
 		}
 
-		if len(results) < c.cfg.PageSize {
+		if !full || countedEnd {
 			return nil
 		}
 	}
 }
 
+// listPage fetches and decodes page num of r's listing.
+func (c *Client) listPage(ctx context.Context, r request, stats *ListStats, num int, withCount bool) (listPage, error) {
+	r.query = url.Values{
+		"itemsPerPage": {strconv.Itoa(c.cfg.PageSize)},
+		"includeCount": {strconv.FormatBool(withCount)},
+		"pageNum":      {strconv.Itoa(num)},
+	}
+
+	var p listPage
+	err := c.get(ctx, r, stats, func(body []byte) error {
+		var err error
+		p, err = decodeListPage(body)
+
+		return err
+	})
+
+	return p, err
+}
+
 // ListSnapshots pages through inst's snapshots and hands each decoded page
 // to fn as it arrives; fn's error stops the listing and is returned as is.
 // Snapshots carry inst's ProjectID, Name and Family.
+//
+// The listing ends on a short or empty page, or on a full page when Atlas
+// both counted no more snapshots (totalCount, asked for on page 1) and sent
+// no next link with it; that page has CountedEnd set. The count is an
+// estimate: a caller that finds snapshots missing after such a page should
+// list on with ListSnapshotsFrom before it believes them gone.
 func (c *Client) ListSnapshots(ctx context.Context, inst atlas.Instance, fn func(Page) error) (ListStats, error) {
+	return c.listSnapshots(ctx, inst, paging{from: 1, counted: true}, fn)
+}
+
+// ListSnapshotsFrom is ListSnapshots from page first on, ending only on a
+// short or empty page, whatever Atlas counts.
+func (c *Client) ListSnapshotsFrom(ctx context.Context, inst atlas.Instance, first int, fn func(Page) error) (ListStats, error) {
+	if first < 1 {
+		return ListStats{}, fmt.Errorf("%w: first page %d", ErrInvalidArgument, first)
+	}
+
+	return c.listSnapshots(ctx, inst, paging{from: first}, fn)
+}
+
+func (c *Client) listSnapshots(ctx context.Context, inst atlas.Instance, pg paging, fn func(Page) error) (ListStats, error) {
 	var stats ListStats
 	if err := checkInstance(inst); err != nil {
 		return stats, err
@@ -152,11 +215,13 @@ func (c *Client) ListSnapshots(ctx context.Context, inst atlas.Instance, fn func
 	path, ep, _ := snapshotsPath(inst)
 	r := request{ep: ep, projectID: inst.ProjectID, path: path}
 
-	err := c.pages(ctx, r, &stats, func(num int, results []json.RawMessage) error {
+	err := c.pages(ctx, r, &stats, pg, func(num int, results []json.RawMessage, countedEnd bool) error {
 		page, err := decodeSnapshotPage(inst, num, results)
 		if err != nil {
 			return fmt.Errorf("%s page %d: %w", ep.what, num, err)
 		}
+
+		page.CountedEnd = countedEnd
 
 		return fn(page)
 	})

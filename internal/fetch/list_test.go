@@ -21,19 +21,26 @@ func TestListSnapshotsPaging(t *testing.T) {
 	tests := []struct {
 		name  string
 		items int
+		shape pageShape
 		pages []int // sizes of the pages handed over
+		ended bool  // the last page has CountedEnd
 	}{
 		{name: "empty listing", items: 0, pages: []int{0}},
-		{name: "one full page", items: 4, pages: []int{4, 0}},
-		{name: "three full pages", items: 12, pages: []int{4, 4, 4, 0}},
+		{name: "one full page", items: 4, pages: []int{4}, ended: true},
+		{name: "three full pages", items: 12, pages: []int{4, 4, 4}, ended: true},
 		{name: "three full pages and one more", items: 13, pages: []int{4, 4, 4, 1}},
 		{name: "short first page", items: 3, pages: []int{3}},
+		{name: "no links", items: 8, shape: pageShape{noLinks: true}, pages: []int{4, 4, 0}},
+		{name: "next on every full page", items: 8, shape: pageShape{nextWhenFull: true}, pages: []int{4, 4, 0}},
+		{name: "count too high", items: 8, shape: pageShape{countSkew: 1}, pages: []int{4, 4, 0}},
+		{name: "count too low", items: 9, shape: pageShape{countSkew: -1}, pages: []int{4, 4}, ended: true},
+		{name: "count times out", items: 8, shape: pageShape{countTimesOut: true}, pages: []int{4, 4, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 
-			h := &pagedHandler{accept: "application/vnd.atlas.2024-11-13+json"}
+			h := &pagedHandler{accept: "application/vnd.atlas.2024-11-13+json", pageShape: tt.shape}
 			for i := range tt.items {
 				h.items = append(h.items, flexSnap(i))
 			}
@@ -43,23 +50,63 @@ func TestListSnapshotsPaging(t *testing.T) {
 			pages, stats, err := collect(t.Context(), c, flexInstance("prod"))
 			require.NoError(t, err)
 
-			wantRequests := tt.items/pageSize + 1
 			requests, nums := h.counts()
-			require.Equal(t, wantRequests, requests)
-			require.Equal(t, wantRequests, stats.Requests)
-			require.Equal(t, wantRequests, stats.Pages)
-			require.Zero(t, stats.Retries)
+			require.Equal(t, requests, stats.Requests)
+			require.Equal(t, len(tt.pages), stats.Pages)
+			if !tt.shape.countTimesOut {
+				require.Equal(t, []int{1}, h.counted, "totalCount is asked for on page 1 only")
+			}
 
 			var sizes []int
 			for i, p := range pages {
 				require.Equal(t, i+1, p.Num)
-				require.Equal(t, i+1, nums[i])
+				require.Equal(t, tt.ended && i == len(pages)-1, p.CountedEnd, "page %d", p.Num)
 				sizes = append(sizes, len(p.Snapshots))
 			}
 
 			require.Equal(t, tt.pages, sizes)
+
+			if tt.shape.countTimesOut {
+				require.Equal(t, 1+testConfig("", nil).MaxRetries, len(h.counted), "asked with the count until retries ran out")
+				require.Equal(t, len(tt.pages)+len(h.counted), requests)
+			} else {
+				require.Equal(t, len(tt.pages), requests)
+				require.Zero(t, stats.Retries)
+				for i, n := range nums {
+					require.Equal(t, i+1, n, "pages are asked for in order, once each")
+				}
+			}
 		})
 	}
+}
+
+func TestListSnapshotsFromEndsOnlyOnAShortPage(t *testing.T) {
+	t.Parallel()
+
+	h := &pagedHandler{}
+	for i := range 8 {
+		h.items = append(h.items, flexSnap(i))
+	}
+
+	c, _ := newTestClient(t, h, func(cfg *Config) { cfg.PageSize = 4 })
+
+	var sizes []int
+	stats, err := c.ListSnapshotsFrom(t.Context(), flexInstance("prod"), 2, func(p Page) error {
+		require.False(t, p.CountedEnd)
+		sizes = append(sizes, len(p.Snapshots))
+
+		return nil
+	})
+	require.NoError(t, err)
+
+	_, nums := h.counts()
+	require.Equal(t, []int{2, 3}, nums)
+	require.Empty(t, h.counted)
+	require.Equal(t, []int{4, 0}, sizes)
+	require.Equal(t, 2, stats.Pages)
+
+	_, err = c.ListSnapshotsFrom(t.Context(), flexInstance("prod"), 0, func(Page) error { return nil })
+	require.ErrorIs(t, err, ErrInvalidArgument)
 }
 
 func TestListSnapshotsCarriesInstance(t *testing.T) {

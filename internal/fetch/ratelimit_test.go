@@ -38,12 +38,13 @@ func TestRateLimitPacesRequests(t *testing.T) {
 	t.Parallel()
 
 	h := &pagedHandler{}
-	for i := range 10 {
+	for i := range 11 {
 		h.items = append(h.items, flexSnap(i))
 	}
 
 	// 1200 a minute is one request every 50ms; with a burst of 1 the
-	// eleven pages need at least ten intervals.
+	// eleven pages (the last one full, ended by the count) need at least
+	// ten intervals.
 	c, _ := newTestClient(t, h, func(cfg *Config) {
 		cfg.PageSize = 1
 		cfg.RateLimit = 1200
