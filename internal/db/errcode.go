@@ -23,6 +23,16 @@ func IsStatementTimeout(err error) bool {
 	return pgErr.Code == sqlstateQueryCanceled && strings.Contains(pgErr.Message, "statement timeout")
 }
 
+// sqlstateUniqueViolation is PostgreSQL's unique_violation.
+const sqlstateUniqueViolation = "23505"
+
+// isUniqueViolation reports whether err is a duplicate key.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+
+	return errors.As(err, &pgErr) && pgErr.Code == sqlstateUniqueViolation
+}
+
 // IsUndefinedTable reports whether err says a table or view does not exist:
 // the schema was never migrated.
 func IsUndefinedTable(err error) bool {

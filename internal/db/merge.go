@@ -90,7 +90,7 @@ func (t *TargetTx) merge(ctx context.Context, p MergeParams) (MergeResult, error
 	}
 
 	if pending > res.Updated {
-		if res.Created, err = t.insertNew(ctx, p); err != nil {
+		if res.Created, err = t.insertNew(ctx, p, stored); err != nil {
 			return res, err
 		}
 	}
@@ -173,25 +173,85 @@ WHERE (SELECT NOT ` + stagedChanged + ` FROM snapshots AS s WHERE s.id = g.id)`
 // insertNew inserts snapshots never seen before, at version 1, with their
 // 'created' version. ON CONFLICT lets the primary key's own check skip the
 // stored ones: no separate probe, and no join the planner could get wrong
-// while the statistics of a fast-growing table are stale.
-func (t *TargetTx) insertNew(ctx context.Context, p MergeParams) (int, error) {
-	const query = `WITH created AS (
-    INSERT INTO snapshots (id, ` + attrColumns + `, first_seen_at, last_seen_at, version)
-    SELECT g.id, ` + gAttrs + `, $1, $1, 1
-    FROM pg_temp.` + stageTable + ` AS g
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id, version, ` + attrColumns + `
-)
-INSERT INTO snapshot_versions (id, version, ` + attrColumns + `, valid_from, change, run_id)
-SELECT id, version, ` + attrColumns + `, $1, 'created', $2
-FROM created`
+// while the statistics of a fast-growing table are stale. An instance with
+// nothing stored tries a plain insert first (see insertFresh).
+func (t *TargetTx) insertNew(ctx context.Context, p MergeParams, stored bool) (int, error) {
+	if !stored {
+		n, err := t.insertFresh(ctx, p)
+		if !errors.Is(err, errFreshConflict) {
+			return n, err
+		}
+	}
 
-	tag, err := t.tx.Exec(ctx, query, p.ObservedAt, t.runIDArg())
+	tag, err := t.tx.Exec(ctx, insertNewQuery(`ON CONFLICT (id) DO NOTHING`), p.ObservedAt, t.runIDArg())
 	if err != nil {
 		return 0, fmt.Errorf("insert new snapshots: %w", err)
 	}
 
 	return int(tag.RowsAffected()), nil
+}
+
+// insertNewQuery inserts the staged snapshots and their first versions;
+// onConflict is the insert's conflict clause, or empty.
+func insertNewQuery(onConflict string) string {
+	return `WITH created AS (
+    INSERT INTO snapshots (id, ` + attrColumns + `, first_seen_at, last_seen_at, version)
+    SELECT g.id, ` + gAttrs + `, $1, $1, 1
+    FROM pg_temp.` + stageTable + ` AS g
+    ` + onConflict + `
+    RETURNING id, version, ` + attrColumns + `
+)
+INSERT INTO snapshot_versions (id, version, ` + attrColumns + `, valid_from, change, run_id)
+SELECT id, version, ` + attrColumns + `, $1, 'created', $2
+FROM created`
+}
+
+// errFreshConflict says a plain insert met a stored id and was undone.
+var errFreshConflict = errors.New("a staged snapshot id is already stored")
+
+// insertFresh inserts every staged snapshot of an instance with nothing
+// stored without ON CONFLICT, which would probe the primary key once more
+// before each insert (a first export spent 4% of the machine on it). Only an
+// id stored under another instance can conflict; the insert runs under a
+// savepoint so that such a conflict is undone and answered with
+// errFreshConflict, for the caller to insert with ON CONFLICT instead.
+func (t *TargetTx) insertFresh(ctx context.Context, p MergeParams) (int, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SAVEPOINT insert_fresh`)
+	b.Queue(insertNewQuery(``), p.ObservedAt, t.runIDArg())
+	b.Queue(`RELEASE SAVEPOINT insert_fresh`)
+
+	n, err := execFresh(t.tx.SendBatch(ctx, b))
+	if !isUniqueViolation(err) {
+		return n, err
+	}
+
+	if _, rbErr := t.tx.Exec(ctx, `ROLLBACK TO SAVEPOINT insert_fresh`); rbErr != nil {
+		return 0, fmt.Errorf("undo insert of new snapshots: %w", rbErr)
+	}
+
+	return 0, errFreshConflict
+}
+
+// execFresh reads insertFresh's batch: the savepoint, the insert, the
+// release.
+func execFresh(res pgx.BatchResults) (int, error) {
+	defer res.Close()
+
+	if _, err := res.Exec(); err != nil {
+		return 0, fmt.Errorf("savepoint before insert of new snapshots: %w", err)
+	}
+
+	tag, err := res.Exec()
+	if err != nil {
+		return 0, fmt.Errorf("insert new snapshots: %w", err)
+	}
+
+	if _, err := res.Exec(); err != nil {
+		return 0, fmt.Errorf("release savepoint after insert of new snapshots: %w", err)
+	}
+
+	return int(tag.RowsAffected()), res.Close()
 }
 
 // updateChanged gives every changed or reappearing snapshot a new version:

@@ -44,6 +44,33 @@ func TestMergeNewSnapshots(t *testing.T) {
 	require.Equal(t, 1, listed, "the merge records the complete listing on the instance")
 }
 
+// An instance with nothing stored is inserted without ON CONFLICT; an id
+// already stored under another instance must neither fail the target nor be
+// written twice.
+func TestMergeFreshInstanceWithAnIDStoredElsewhere(t *testing.T) {
+	t.Parallel()
+
+	d := dbtest.New(t)
+	run := startRun(t, d)
+	a := flexSnap(t, "a", "COMPLETED", atlas.StateCompleted)
+	export(t, d, run, flexA, [][]atlas.Snapshot{{a}}, nil, at(0))
+
+	other := atlas.Instance{ProjectID: flexA.ProjectID, Name: "flex-other", Family: atlas.Flex}
+	b := flexSnap(t, "b", "COMPLETED", atlas.StateCompleted)
+	b.InstanceName, a.InstanceName = other.Name, other.Name
+
+	res := export(t, d, run, other, [][]atlas.Snapshot{{a, b}}, nil, at(1))
+
+	require.Equal(t, db.MergeResult{Seen: 2, Created: 1, Unchanged: 1}, res)
+
+	snaps := readSnapshots(t, d.Pool())
+	require.Len(t, snaps, 2)
+	require.Equal(t, 1, snaps["a"].Version, "the stored snapshot is left as it was")
+	require.Len(t, readVersions(t, d.Pool(), "a"), 1)
+	require.Len(t, readVersions(t, d.Pool(), "b"), 1)
+	require.Equal(t, 1, count(t, d.Pool(), `SELECT count(*) FROM snapshots WHERE instance_name = 'flex-other'`))
+}
+
 func TestMergeUnchangedRerunWritesNoRows(t *testing.T) {
 	t.Parallel()
 

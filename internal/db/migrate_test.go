@@ -14,7 +14,7 @@ import (
 )
 
 // latestVersion is the number of the newest file in migrations/.
-const latestVersion = 7
+const latestVersion = 8
 
 func TestMigrateTwiceIsNoChange(t *testing.T) {
 	t.Parallel()
@@ -105,7 +105,7 @@ func TestMigrateDirtyStateStops(t *testing.T) {
 	var dirty *db.DirtyError
 	require.True(t, errors.As(err, &dirty), "got %v", err)
 	require.Equal(t, uint(latestVersion), dirty.Version)
-	require.Contains(t, err.Error(), "exporter migrate force 7")
+	require.Contains(t, err.Error(), fmt.Sprintf("exporter migrate force %d", latestVersion))
 
 	require.NoError(t, d.MigrateForce(ctx, latestVersion))
 	require.NoError(t, d.Migrate(ctx))

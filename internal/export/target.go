@@ -111,8 +111,8 @@ func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instanc
 }
 
 // maxHeldSnapshots bounds the snapshots heldPages keeps back per target:
-// one page of 500 and the empty page after it, the whole listing of most
-// instances, and a bounded memory for larger ones.
+// two pages of 500, the whole listing of most instances, and a bounded
+// memory for larger ones.
 const maxHeldSnapshots = 1000
 
 // heldPages keeps a listing's first pages back from the stage while they
