@@ -33,6 +33,7 @@ type exportRow struct {
 	Run     runRow
 	Written [2]int64 // row versions written to snapshots, snapshot_versions
 	Changed int      // snapshots changed in the simulator before it
+	CPU     cpuSplit
 }
 
 func (b *bench) close() {
@@ -136,12 +137,13 @@ func (b *bench) export(ctx context.Context, name string, changed int) error {
 	}
 
 	b.logger.Info("exporting", "export", name)
+	pg0 := b.db.serverCPU()
 	child, err := runExporter(ctx, b.p.Exporter, b.p, b.sim, b.db.url)
 	if err != nil {
 		return err
 	}
 
-	row := exportRow{Name: name, Child: child, Changed: changed}
+	row := exportRow{Name: name, Child: child, Changed: changed, CPU: b.db.cpuSince(ctx, pg0, child.CPU)}
 	if row.Run, err = b.db.lastRun(ctx); err != nil {
 		return err
 	}
@@ -179,15 +181,15 @@ func (b *bench) report(ctx context.Context) {
 	b.header(ctx)
 
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "export\tsnapshots\twall s\trun s\tsnapshots/s\tx ceiling\trequests\tmin requests\twritten snapshots\twritten versions\tpeak RSS MiB\tfloor s\twall/floor\t")
+	fmt.Fprintln(tw, "export\tsnapshots\twall s\trun s\tsnapshots/s\tx ceiling\tCPU s (exporter + PostgreSQL)\tx ceiling CPU\trequests\tmin requests\twritten snapshots\twritten versions\tpeak RSS MiB\tfloor s\twall/floor\t")
 	for _, r := range b.rows {
 		b.line(tw, r)
 	}
 	tw.Flush()
 
 	if !b.p.SkipCeiling {
-		fmt.Fprintf(b.out, "\nceiling: %d rows in %.2f s = %.0f rows/s (%d streams of COPY + INSERT current + INSERT history)\n",
-			b.ceiling.Rows, b.ceiling.Wall.Seconds(), b.ceiling.Rate(), b.p.Streams)
+		fmt.Fprintf(b.out, "\nceiling: %d rows in %.2f s = %.0f rows/s (%d streams of COPY + INSERT current + INSERT history), CPU s (benchmark + PostgreSQL) %s\n",
+			b.ceiling.Rows, b.ceiling.Wall.Seconds(), b.ceiling.Rate(), b.p.Streams, b.ceiling.CPU)
 	}
 
 	b.targets()
@@ -204,9 +206,15 @@ func (b *bench) header(ctx context.Context) {
 func (b *bench) line(w io.Writer, r exportRow) {
 	rate := float64(r.Run.Seen) / r.Child.Wall.Seconds()
 
-	ratio, floorS, vsFloor := "-", "-", "-"
+	ratio, cpuRatio, floorS, vsFloor := "-", "-", "-", "-"
 	if !b.p.SkipCeiling {
 		ratio = fmt.Sprintf("%.2f", rate/b.ceiling.Rate())
+	}
+
+	if !b.p.SkipCeiling && b.ceiling.CPU.Total() > 0 && r.CPU.Total() > 0 {
+		// CPU per snapshot of the ceiling over the export's.
+		perRow := b.ceiling.CPU.Total().Seconds() / float64(b.ceiling.Rows)
+		cpuRatio = fmt.Sprintf("%.2f", perRow/(r.CPU.Total().Seconds()/float64(r.Run.Seen)))
 	}
 
 	if b.p.Latency > 0 {
@@ -215,9 +223,9 @@ func (b *bench) line(w io.Writer, r exportRow) {
 		vsFloor = fmt.Sprintf("%.2f", r.Child.Wall.Seconds()/f.Seconds())
 	}
 
-	fmt.Fprintf(w, "%s\t%d\t%.2f\t%.2f\t%.0f\t%s\t%d\t%d\t%d\t%d\t%.1f\t%s\t%s\t\n",
+	fmt.Fprintf(w, "%s\t%d\t%.2f\t%.2f\t%.0f\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f\t%s\t%s\t\n",
 		r.Name, r.Run.Seen, r.Child.Wall.Seconds(), r.Run.Duration.Seconds(), rate, ratio,
-		r.Run.Requests, b.minRequests(),
+		r.CPU, cpuRatio, r.Run.Requests, b.minRequests(),
 		r.Written[0], r.Written[1], mib(r.Child.PeakRSS), floorS, vsFloor)
 }
 

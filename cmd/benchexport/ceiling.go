@@ -25,6 +25,7 @@ const ceilingColumns = `id, project_id, instance_name, family, status, state,
 type ceilingResult struct {
 	Rows int64
 	Wall time.Duration
+	CPU  cpuSplit // the benchmark's own and PostgreSQL's
 }
 
 // Rate is rows per second.
@@ -48,12 +49,16 @@ func measureCeiling(ctx context.Context, s *scratch, streams int) (ceilingResult
 	if err != nil {
 		return ceilingResult{}, err
 	}
-	defer closeConns(conns)
 
+	pg0, self0 := s.serverCPU(), selfCPU()
 	start := time.Now()
 	rows, err := loadStreams(ctx, conns, bufs)
+	wall := time.Since(start)
+	closeConns(conns)
 
-	return ceilingResult{Rows: rows, Wall: time.Since(start)}, err
+	cpu := s.cpuSince(ctx, pg0, selfCPU()-self0)
+
+	return ceilingResult{Rows: rows, Wall: wall, CPU: cpu}, err
 }
 
 func createCeilingTables(ctx context.Context, conn *pgx.Conn) error {

@@ -26,9 +26,11 @@ func buildExporter(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// childResult is one exporter process: its wall time and peak RSS.
+// childResult is one exporter process: its wall time, CPU time and peak
+// RSS.
 type childResult struct {
 	Wall    time.Duration
+	CPU     time.Duration
 	PeakRSS int64 // bytes
 	Stdout  string
 }
@@ -72,7 +74,7 @@ func runExporter(ctx context.Context, bin string, p params, sim *simulator, dbUR
 	go func() { peak <- watchHWM(cmd.Process.Pid, stop) }()
 
 	err := cmd.Wait()
-	res := childResult{Wall: time.Since(start), Stdout: stdout.String()}
+	res := childResult{Wall: time.Since(start), CPU: childCPU(cmd.ProcessState), Stdout: stdout.String()}
 	close(stop)
 	res.PeakRSS = <-peak
 	if err != nil {

@@ -25,6 +25,7 @@ type scratch struct {
 	name      string
 	cluster   *pgtemp.Cluster
 	conn      *pgx.Conn
+	server    pgServer // for CPU time, when the server is local
 }
 
 // newScratch creates a database on the server at serverURL, or on a
@@ -72,7 +73,32 @@ func (s *scratch) create(ctx context.Context) error {
 		return fmt.Errorf("connect to %s: %w", s.name, err)
 	}
 
+	s.server = findServer(ctx, s.conn)
+
 	return nil
+}
+
+// serverCPU is the server's CPU time so far; -1 when the server is not
+// local.
+func (s *scratch) serverCPU() time.Duration {
+	if !s.server.local() {
+		return -1
+	}
+
+	return s.server.cpu()
+}
+
+// cpuSince is the split of CPU since pg0 (a serverCPU reading), given the
+// client's share. It first waits for every backend of the scratch database
+// but the benchmark's own to end, so that their time is counted.
+func (s *scratch) cpuSince(ctx context.Context, pg0, client time.Duration) cpuSplit {
+	if pg0 < 0 {
+		return cpuSplit{Client: client, Postgres: -1}
+	}
+
+	s.server.awaitBackendsGone(ctx, s.name, s.conn.PgConn().PID())
+
+	return cpuSplit{Client: client, Postgres: s.serverCPU() - pg0}
 }
 
 // drop removes the database (unless kept) and stops the throwaway cluster.
