@@ -39,25 +39,47 @@ func benchPage(family atlas.Family, n int) []byte {
 }
 
 // BenchmarkDecodePage measures turning one full page (500 snapshots) into
-// Snapshots: the envelope, then each result.
+// Snapshots, by the single-pass decoder and by the two-pass encoding/json
+// one it replaced (reference_test.go), side by side.
 func BenchmarkDecodePage(b *testing.B) {
 	for _, family := range []atlas.Family{atlas.Flex, atlas.Serverless} {
-		b.Run(string(family), func(b *testing.B) {
-			inst := atlas.Instance{ProjectID: testProject, Name: "prod", Family: family}
-			body := benchPage(family, MaxPageSize)
+		inst := atlas.Instance{ProjectID: testProject, Name: "prod", Family: family}
+		body := benchPage(family, MaxPageSize)
 
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				page, err := decodeListPage(body)
-				if err != nil {
-					b.Fatal(err)
+		// One decoder for all the pages, as for the pages of one listing.
+		pages, err := newSnapshotPages(inst)
+		if err != nil {
+			b.Fatal(err)
+		}
+
+		decoders := []struct {
+			name   string
+			decode func() error
+		}{
+			{"encoding-json-two-pass", func() error {
+				_, _, err := refDecodePage(inst, body)
+
+				return err
+			}},
+			{"jsontext-one-pass", func() error {
+				p, err := pages.decode(body)
+				if err == nil {
+					err = p.itemErr
 				}
 
-				if _, err := decodeSnapshotPage(inst, 1, page.results); err != nil {
-					b.Fatal(err)
+				return err
+			}},
+		}
+		for _, d := range decoders {
+			b.Run(string(family)+"/"+d.name, func(b *testing.B) {
+				b.SetBytes(int64(len(body)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := d.decode(); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -82,7 +82,7 @@ func TestDecodeFlexSnapshot(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 
-			got, err := decodeSnapshot(inst, json.RawMessage(tt.raw))
+			got, err := decodeSnapshotBody(inst, []byte(tt.raw))
 			require.NoError(t, err)
 
 			want := tt.want(t)
@@ -144,7 +144,7 @@ func TestDecodeServerlessSnapshot(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 
-			got, err := decodeSnapshot(inst, json.RawMessage(tt.raw))
+			got, err := decodeSnapshotBody(inst, []byte(tt.raw))
 			require.NoError(t, err)
 
 			want := tt.want(t)
@@ -155,17 +155,38 @@ func TestDecodeServerlessSnapshot(t *testing.T) {
 	}
 }
 
+// decodeRawPage reads a list page keeping each result as sent, the way
+// discovery reads its pages before decoding each instance.
+func decodeRawPage(body []byte) (listPage[json.RawMessage], error) {
+	pages := &pageDecoder[json.RawMessage]{item: func(r *bodyReader) (json.RawMessage, error) {
+		v, err := r.dec.ReadValue()
+
+		return json.RawMessage(v), err
+	}}
+
+	return pages.decode(body)
+}
+
 func TestDecodeResultsKeepsExactBytes(t *testing.T) {
 	t.Parallel()
 
 	body := `{"results":[ {"id":"c1", "storageSizeBytes": 123456789012345678901234567890, "x": 1.0000000000000001} ,{"id":"c2"}],"totalCount":2}`
+	first := `{"id":"c1", "storageSizeBytes": 123456789012345678901234567890, "x": 1.0000000000000001}`
 
-	page, err := decodeListPage([]byte(body))
+	page, err := decodeRawPage([]byte(body))
 	require.NoError(t, err)
-	require.Len(t, page.results, 2)
-	require.Equal(t, `{"id":"c1", "storageSizeBytes": 123456789012345678901234567890, "x": 1.0000000000000001}`, string(page.results[0]))
-	require.Equal(t, `{"id":"c2"}`, string(page.results[1]))
+	require.Len(t, page.items, 2)
+	require.Equal(t, first, string(page.items[0]))
+	require.Equal(t, `{"id":"c2"}`, string(page.items[1]))
 	require.Equal(t, int64(2), page.total)
+
+	snaps, err := decodeSnapshotPage(flexInstance("prod"), []byte(body))
+	require.NoError(t, err)
+	require.NoError(t, snaps.itemErr)
+	require.Len(t, snaps.items, 2)
+	require.Equal(t, first, string(snaps.items[0].Raw))
+	require.Equal(t, `{"id":"c2"}`, string(snaps.items[1].Raw))
+	require.Equal(t, len(first), cap(snaps.items[0].Raw), "Raw must not reach into the next result")
 }
 
 func TestDecodeListPageEndHints(t *testing.T) {
@@ -182,13 +203,23 @@ func TestDecodeListPageEndHints(t *testing.T) {
 		{body: `{"results":[],"totalCount":"7","links":{"rel":"next"}}`, total: -1},
 		{body: `{"results":[],"totalCount":-3,"links":[1,"next",{"rel":7}]}`, total: -1},
 		{body: `{"results":[],"totalCount":2.5}`, total: -1},
+		{body: `{"results":[],"totalCount":1e3,"links":[null,{"rel":"next"},{"REL":"self"}]}`, total: -1, self: true, next: true},
+		{body: `{"results":[],"totalCount":5,"totalCount":null,"links":[{"rel":"next","rel":null}]}`, total: -1, next: true},
+		{body: `{"results":[],"totalCount":9223372036854775808,"links":[{"rel":"self"},{"rel":[]}]}`, total: -1},
+		{body: `{"results":[],"TotalCount":0,"Links":[{"Rel":"se\u006cf"}],"links":[{"rel":"next"}]}`, total: 0, next: true},
 	}
 	for _, tt := range tests {
-		page, err := decodeListPage([]byte(tt.body))
+		ref, err := refDecodeListPage([]byte(tt.body))
 		require.NoError(t, err, tt.body)
-		require.Equal(t, tt.total, page.total, tt.body)
-		require.Equal(t, tt.self, page.self, tt.body)
-		require.Equal(t, tt.next, page.next, tt.body)
+		require.Equal(t, pageHints{tt.total, tt.self, tt.next}, pageHints{ref.total, ref.self, ref.next}, tt.body)
+
+		raw, err := decodeRawPage([]byte(tt.body))
+		require.NoError(t, err, tt.body)
+		require.Equal(t, pageHints{tt.total, tt.self, tt.next}, raw.pageHints, tt.body)
+
+		snaps, err := decodeSnapshotPage(flexInstance("prod"), []byte(tt.body))
+		require.NoError(t, err, tt.body)
+		require.Equal(t, pageHints{tt.total, tt.self, tt.next}, snaps.pageHints, tt.body)
 	}
 }
 
@@ -214,7 +245,7 @@ func TestDecodeSnapshotErrors(t *testing.T) {
 			t.Parallel()
 
 			inst := atlas.Instance{ProjectID: testProject, Name: "x", Family: tt.family}
-			_, err := decodeSnapshot(inst, json.RawMessage(tt.raw))
+			_, err := decodeSnapshotBody(inst, []byte(tt.raw))
 			require.ErrorContains(t, err, tt.want)
 		})
 	}

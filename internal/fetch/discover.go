@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlas"
@@ -79,15 +78,9 @@ func (c *Client) listInstances(ctx context.Context, projectID string, family atl
 	// Discovery ends only on a short page: an instance missed for a wrong
 	// count would go unexported with nothing to notice it.
 	var out []atlas.Instance
-	err := c.pages(ctx, r, stats, paging{from: 1}, func(num int, results []json.RawMessage, _ bool) error {
-		for i, raw := range results {
-			inst, err := decodeInstance(projectID, family, raw)
-			if err != nil {
-				return fmt.Errorf("%s page %d: result %d: %w", r.ep.what, num, i+1, err)
-			}
-
-			out = append(out, inst)
-		}
+	pages := &pageDecoder[atlas.Instance]{item: instanceReader(projectID, family)}
+	err := walkPages(ctx, c, r, stats, paging{from: 1}, pages.decode, func(_ int, insts []atlas.Instance, _ bool) error {
+		out = append(out, insts...)
 
 		return nil
 	})

@@ -17,8 +17,9 @@ import (
 
 // FuzzDecodeSnapshot feeds arbitrary bytes to the listing and snapshot
 // decoders (seed corpus in testdata/fuzz/FuzzDecodeSnapshot). Whatever the
-// input, they return an error or a snapshot with an id, the exact bytes in
-// Raw, the instance's identity and UTC times; they never panic.
+// input, they return an error or snapshots with an id, the exact bytes in
+// Raw, the instance's identity and UTC times, a result of a page decoding
+// alone as it did in the page; they never panic.
 func FuzzDecodeSnapshot(f *testing.F) {
 	f.Add([]byte(`{"id":"a1","status":"COMPLETED","scheduledTime":"2026-11-01T00:00:00Z"}`), false)
 	f.Add([]byte(`{"id":"b2","createdAt":"2026-11-01T01:00:00.5+01:00","storageSizeBytes":9007199254740993}`), true)
@@ -30,28 +31,32 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			inst.Family = atlas.Serverless
 		}
 
-		checkDecoded(t, inst, body)
+		if s, err := decodeSnapshotBody(inst, body); err == nil {
+			checkDecoded(t, inst, bytes.TrimSpace(body), s)
+		}
 
-		page, err := decodeListPage(body)
+		page, err := decodeSnapshotPage(inst, body)
 		if err != nil {
 			return
 		}
 
-		for _, raw := range page.results {
-			checkDecoded(t, inst, raw)
+		for _, s := range page.items {
+			if !bytes.Contains(body, s.Raw) {
+				t.Fatalf("decoded %q into raw %q, which it does not hold", body, s.Raw)
+			}
+
+			alone, err := decodeSnapshotBody(inst, s.Raw)
+			require.NoError(t, err, "result %q alone", s.Raw)
+			require.Equal(t, s, alone, "result %q alone", s.Raw)
+			checkDecoded(t, inst, s.Raw, s)
 		}
 	})
 }
 
-func checkDecoded(t *testing.T, inst atlas.Instance, raw []byte) {
+func checkDecoded(t *testing.T, inst atlas.Instance, raw []byte, s atlas.Snapshot) {
 	t.Helper()
 
-	s, err := decodeSnapshot(inst, raw)
-	if err != nil {
-		return
-	}
-
-	if s.ID == "" || !bytes.Equal(s.Raw, raw) || !json.Valid(s.Raw) {
+	if s.ID == "" || !bytes.Equal(s.Raw, raw) || !json.Valid(s.Raw) || s.Raw[0] != '{' {
 		t.Fatalf("decoded %q into id %q, raw %q", raw, s.ID, s.Raw)
 	}
 

@@ -1,9 +1,7 @@
 package fetch
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -39,7 +37,10 @@ func (s *ListStats) Add(o ListStats) {
 
 // Page is one page of a snapshot listing, decoded.
 type Page struct {
-	Num       int
+	Num int
+
+	// Snapshots keep their Raw as sub-slices of the page's response body,
+	// not copies: holding any of them holds the whole body.
 	Snapshots []atlas.Snapshot
 
 	// CountedEnd marks a full page that ended the listing because Atlas
@@ -116,12 +117,14 @@ type paging struct {
 	counted bool
 }
 
-// pages walks a paginated listing, handing each page's raw results to fn,
-// and stops after a short or empty page, or, when counted, after a full
-// page that Atlas says is the last. totalCount is asked for on page 1 only:
-// Atlas documents it as an estimate and it has timed out on deep pages.
-func (c *Client) pages(ctx context.Context, r request, stats *ListStats, pg paging,
-	fn func(num int, results []json.RawMessage, countedEnd bool) error,
+// walkPages walks a paginated listing, decoding each page body with decode
+// and handing its items to fn, and stops after a short or empty page, or,
+// when counted, after a full page that Atlas says is the last. totalCount
+// is asked for on page 1 only: Atlas documents it as an estimate and it
+// has timed out on deep pages.
+func walkPages[T any](ctx context.Context, c *Client, r request, stats *ListStats, pg paging,
+	decode func(body []byte) (listPage[T], error),
+	fn func(num int, items []T, countedEnd bool) error,
 ) error {
 	total, seen := int64(-1), int64(0)
 
@@ -131,11 +134,11 @@ func (c *Client) pages(ctx context.Context, r request, stats *ListStats, pg pagi
 		}
 
 		withCount := pg.counted && num == 1
-		p, err := c.listPage(ctx, r, stats, num, withCount)
+		p, err := fetchPage(ctx, c, r, stats, num, withCount, decode)
 		if withCount && ErrorCodeOf(err) == codeTimeoutWhilePaging {
 			// The count is what timed out: the listing goes on without it.
 			pg.counted = false
-			p, err = c.listPage(ctx, r, stats, num, false)
+			p, err = fetchPage(ctx, c, r, stats, num, false, decode)
 		}
 
 		if err != nil {
@@ -146,15 +149,19 @@ func (c *Client) pages(ctx context.Context, r request, stats *ListStats, pg pagi
 			total = p.total
 		}
 
-		seen += int64(len(p.results))
-		full := len(p.results) >= c.cfg.PageSize
+		seen += int64(len(p.items))
+		full := len(p.items) >= c.cfg.PageSize
 		countedEnd := full && pg.counted && total >= 0 && seen >= total && p.self && !p.next
 
 		stats.Pages++
 		c.log.DebugContext(ctx, "fetched atlas page",
-			"project_id", r.projectID, "path", r.path, "page", num, "items", len(p.results))
+			"project_id", r.projectID, "path", r.path, "page", num, "items", len(p.items))
 
-		if err := fn(num, p.results, countedEnd); err != nil {
+		if p.itemErr != nil {
+			return fmt.Errorf("%s page %d: %w", r.ep.what, num, p.itemErr)
+		}
+
+		if err := fn(num, p.items, countedEnd); err != nil {
 			return err
 		}
 
@@ -164,18 +171,22 @@ func (c *Client) pages(ctx context.Context, r request, stats *ListStats, pg pagi
 	}
 }
 
-// listPage fetches and decodes page num of r's listing.
-func (c *Client) listPage(ctx context.Context, r request, stats *ListStats, num int, withCount bool) (listPage, error) {
+// fetchPage fetches page num of r's listing and decodes it with decode.
+// An item that could not be decoded does not fail the request: the body
+// was received whole, and asking again would bring the same item.
+func fetchPage[T any](ctx context.Context, c *Client, r request, stats *ListStats, num int, withCount bool,
+	decode func(body []byte) (listPage[T], error),
+) (listPage[T], error) {
 	r.query = url.Values{
 		"itemsPerPage": {strconv.Itoa(c.cfg.PageSize)},
 		"includeCount": {strconv.FormatBool(withCount)},
 		"pageNum":      {strconv.Itoa(num)},
 	}
 
-	var p listPage
+	var p listPage[T]
 	err := c.get(ctx, r, stats, func(body []byte) error {
 		var err error
-		p, err = decodeListPage(body)
+		p, err = decode(body)
 
 		return err
 	})
@@ -215,34 +226,16 @@ func (c *Client) listSnapshots(ctx context.Context, inst atlas.Instance, pg pagi
 	path, ep, _ := snapshotsPath(inst)
 	r := request{ep: ep, projectID: inst.ProjectID, path: path}
 
-	err := c.pages(ctx, r, &stats, pg, func(num int, results []json.RawMessage, countedEnd bool) error {
-		page, err := decodeSnapshotPage(inst, num, results)
-		if err != nil {
-			return fmt.Errorf("%s page %d: %w", ep.what, num, err)
-		}
+	pages, err := newSnapshotPages(inst)
+	if err != nil {
+		return stats, err
+	}
 
-		page.CountedEnd = countedEnd
-
-		return fn(page)
+	err = walkPages(ctx, c, r, &stats, pg, pages.decode, func(num int, snaps []atlas.Snapshot, countedEnd bool) error {
+		return fn(Page{Num: num, Snapshots: snaps, CountedEnd: countedEnd})
 	})
 
 	return stats, err
-}
-
-// decodeSnapshotPage decodes every result of one page.
-func decodeSnapshotPage(inst atlas.Instance, num int, results []json.RawMessage) (Page, error) {
-	page := Page{Num: num, Snapshots: make([]atlas.Snapshot, 0, len(results))}
-
-	for i, raw := range results {
-		s, err := decodeSnapshot(inst, raw)
-		if err != nil {
-			return Page{}, fmt.Errorf("result %d: %w", i+1, err)
-		}
-
-		page.Snapshots = append(page.Snapshots, s)
-	}
-
-	return page, nil
 }
 
 // GetSnapshot fetches one snapshot of inst. A snapshot Atlas no longer has
@@ -262,12 +255,8 @@ func (c *Client) GetSnapshot(ctx context.Context, inst atlas.Instance, id string
 
 	var snap atlas.Snapshot
 	err := c.get(ctx, r, &stats, func(body []byte) error {
-		if err := unmarshalBody(body, new(json.RawMessage)); err != nil {
-			return err
-		}
-
 		var err error
-		snap, err = decodeSnapshot(inst, json.RawMessage(bytes.TrimSpace(body)))
+		snap, err = decodeSnapshotBody(inst, body)
 
 		return err
 	})

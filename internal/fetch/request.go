@@ -191,6 +191,9 @@ func (c *Client) roundTrip(ctx context.Context, r request) (int, http.Header, []
 var errBodyTooLarge = errors.New("response body too large")
 
 // readBody reads at most limit bytes and fails, permanently, past that.
+// Each body is a new buffer that nothing writes to afterwards: decoded
+// snapshots and instances keep sub-slices of it as their Raw, so it must
+// never be pooled or reused.
 func readBody(r io.Reader, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
