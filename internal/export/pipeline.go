@@ -135,10 +135,13 @@ func (l *listing) stop() {
 	<-l.done
 }
 
-// worker exports instances one after another. While an instance merges,
-// the next instance's listing is already on its way, so that the pool keeps
-// its requests in flight instead of waiting for the database: at most one
-// listing request per worker is outstanding at any time.
+// worker exports instances one after another. As soon as an instance's
+// listing has arrived whole, the next instance's listing starts, so that
+// everything the database does for the first (staging, the removal checks,
+// the merge, the commit) overlaps the second's requests instead of waiting
+// in front of them. At most one listing request per worker is outstanding
+// at any time; removal checks of the instance being merged (rare: a GET
+// per snapshot gone) may add one more.
 type worker struct {
 	e         *Exporter
 	ctx       context.Context

@@ -21,8 +21,8 @@ var errIncompleteListing = errors.New("snapshot listing incomplete")
 
 // exportInstance stages the instance's listing l and merges it in one
 // transaction, and records the outcome whatever it is. listed is called
-// once the listing is complete and confirmed, before the merge (see
-// worker).
+// once the listing has arrived whole, before anything is asked of the
+// database about it (see worker).
 func (e *Exporter) exportInstance(ctx context.Context, runID int64, inst atlas.Instance, l *listing, listed func()) TargetResult {
 	start := e.now()
 	r := TargetResult{Key: key(inst), Instance: inst}
@@ -71,7 +71,9 @@ func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instanc
 		return c, err
 	}
 
-	if seen, ok, err := e.skipUnchanged(ctx, tx, l, listed); err != nil || ok {
+	listed()
+
+	if seen, ok, err := e.skipUnchanged(ctx, tx, l); err != nil || ok {
 		c.Seen, c.Unchanged = seen, seen
 
 		if err != nil {
@@ -97,8 +99,6 @@ func (e *Exporter) transfer(ctx context.Context, runID int64, inst atlas.Instanc
 		// state no listing's digest stands for.
 		digest = nil
 	}
-
-	listed()
 
 	m, err := tx.Merge(ctx, db.MergeParams{ObservedAt: e.now(), Removed: removed, Digest: digest})
 	if err != nil {
@@ -157,20 +157,14 @@ func (h *heldPages) flush(ctx context.Context, tx *db.TargetTx) error {
 // skipUnchanged ends a target whose listing is byte for byte the one last
 // merged (see db.TargetTx.SkipUnchanged): no removal can be missing, since
 // the same ids were listed, and no attribute can differ. Its staged rows
-// are dropped with the commit. listed is called first: nothing more will be
-// asked of Atlas for this target.
-func (e *Exporter) skipUnchanged(ctx context.Context, tx *db.TargetTx, l *listing, listed func()) (int, bool, error) {
+// are dropped with the commit.
+func (e *Exporter) skipUnchanged(ctx context.Context, tx *db.TargetTx, l *listing) (int, bool, error) {
 	digest := l.sum()
 	if digest == nil {
 		return 0, false, nil
 	}
 
-	seen, ok, err := tx.SkipUnchanged(ctx, e.now(), digest)
-	if ok {
-		listed()
-	}
-
-	return seen, ok, err
+	return tx.SkipUnchanged(ctx, e.now(), digest)
 }
 
 // confirmRemovals tells a real removal from a snapshot that offset paging
