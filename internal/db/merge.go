@@ -261,14 +261,18 @@ func execFresh(res pgx.BatchResults) (int, error) {
 // insertNew, so every staged id already stored is one that changed.
 func (t *TargetTx) updateChanged(ctx context.Context, p MergeParams) (int, error) {
 	const (
+		// The ids are handed over as an array so that the current versions
+		// can only be found by probes of their index: as a join, the
+		// planner hashed every current version of the table for each
+		// target (100 to 170 ms a target at 100,000 snapshots).
 		closeCurrent = `UPDATE snapshot_versions AS v SET valid_to = $1
-FROM pg_temp.` + stageTable + ` AS g
-WHERE v.id = g.id AND v.valid_to IS NULL`
+WHERE v.valid_to IS NULL
+  AND v.id = ANY (ARRAY(SELECT g.id FROM pg_temp.` + stageTable + ` AS g))`
 		update = `WITH changed AS (
     UPDATE snapshots AS s SET ` + setFromStage + `,
         last_seen_at = $1, removed_at = NULL, version = s.version + 1
     FROM pg_temp.` + stageTable + ` AS g
-    WHERE g.id = s.id
+    WHERE g.id = s.id AND s.id = ANY (ARRAY(SELECT id FROM pg_temp.` + stageTable + `))
     RETURNING s.id, s.version, ` + sAttrs + `
 )
 INSERT INTO snapshot_versions (id, version, ` + attrColumns + `, valid_from, change, run_id)
@@ -294,8 +298,8 @@ FROM changed`
 func (t *TargetTx) markRemoved(ctx context.Context, p MergeParams) (int, error) {
 	const (
 		closeCurrent = `UPDATE snapshot_versions AS v SET valid_to = $1
-FROM snapshots AS s
-WHERE v.id = s.id AND v.valid_to IS NULL AND ` + confirmedGone
+WHERE v.valid_to IS NULL
+  AND v.id = ANY (ARRAY(SELECT s.id FROM snapshots AS s WHERE ` + confirmedGone + `))`
 		remove = `WITH removed AS (
     UPDATE snapshots AS s SET removed_at = $1, version = s.version + 1
     WHERE ` + confirmedGone + `
