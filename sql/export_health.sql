@@ -1,6 +1,7 @@
 -- export_health: how the exporter is doing, target by target.
--- Grain: one row per target ever recorded in export_run_targets (projectID/name, or the
--- configured target when it could not be resolved). Times are UTC instants.
+-- Grain: one row per target ever recorded in export_run_targets (projectID/name; a project
+-- target's own id, for the listing of its instances; or the configured target when it could
+-- not be resolved). Times are UTC instants.
 --
 -- The list of targets is read with a skip scan over export_run_targets (target, run_id): one
 -- index probe per target rather than a pass over every run's rows.
@@ -59,7 +60,7 @@ CROSS JOIN LATERAL (
 COMMENT ON VIEW export_health IS
     'Per target: the last run, the last success and the failures since. Grain: one row per target ever exported. Times are UTC instants.';
 COMMENT ON COLUMN export_health.target IS
-    'projectID/name of the instance, or the configured target when it could not be resolved to instances.';
+    'projectID/name of the instance; a project target''s own id, for the listing of its instances (discovery); or the configured target when it could not be resolved to instances.';
 COMMENT ON COLUMN export_health.project_id IS 'Atlas project (group) id.';
 COMMENT ON COLUMN export_health.instance_name IS 'Instance name; null when the target was not resolved.';
 COMMENT ON COLUMN export_health.family IS 'flex or serverless, as of the last run; null when unknown.';

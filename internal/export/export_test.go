@@ -408,3 +408,35 @@ func TestMigratedInstanceKeepsItsServerlessHistory(t *testing.T) {
 	require.False(t, h.snapshot(old).removed)
 	require.Equal(t, 2, h.count(`SELECT count(*) FROM atlas_backup.snapshots WHERE removed_at IS NULL`))
 }
+
+// A project whose instances could not be listed is recorded as a failed
+// target under the project's key; the next discovery that works must clear
+// it, though the instances' own rows have other keys.
+func TestProjectDiscoveryFailureClearsOnRecovery(t *testing.T) {
+	t.Parallel()
+
+	h := newHarness(t, options{faults: true})
+	h.addFlex(projectA, "c1", 3)
+
+	h.sim.Intercept(func(r *http.Request, _ int) *atlassim.Fault {
+		if strings.HasSuffix(r.URL.Path, "/flexClusters") {
+			return &atlassim.Fault{Status: http.StatusServiceUnavailable}
+		}
+
+		return nil
+	})
+
+	failed := h.run(atlas.Target{ProjectID: projectA})
+	require.Equal(t, 1, failed.Failed())
+	status, _ := h.targetRow(failed.RunID, projectA)
+	require.Equal(t, "failed", status)
+
+	h.sim.Intercept(nil)
+	ok := h.run(atlas.Target{ProjectID: projectA})
+
+	require.Zero(t, ok.Failed())
+	status, _ = h.targetRow(ok.RunID, projectA)
+	require.Equal(t, "succeeded", status)
+	require.Zero(t, h.count(`SELECT count(*) FROM atlas_backup.export_health
+		WHERE target = $1 AND (last_status <> 'succeeded' OR consecutive_failures > 0)`, projectA))
+}

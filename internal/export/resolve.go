@@ -3,6 +3,7 @@ package export
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/atlas"
 	"github.com/atlas-snapshot-exporter/atlas-snapshot-exporter/internal/db"
@@ -49,6 +50,10 @@ func (e *Exporter) resolveOne(ctx context.Context, runID int64, t atlas.Target) 
 
 	instances, stats, err := e.client.Resolve(ctx, t)
 	if err == nil {
+		if t.Name == "" {
+			e.recordDiscovered(runID, t, stats, start)
+		}
+
 		return instances, nil, stats
 	}
 
@@ -59,6 +64,18 @@ func (e *Exporter) resolveOne(ctx context.Context, runID int64, t atlas.Target) 
 	e.logTarget(*r)
 
 	return nil, r, stats
+}
+
+// recordDiscovered records a project target whose instances were listed as
+// succeeded, so that a discovery failure recorded under the project's key
+// (in export_run_targets and in the per-target metrics) is cleared by the
+// next discovery that works: the instances' own rows have other keys.
+func (e *Exporter) recordDiscovered(runID int64, t atlas.Target, stats fetch.ListStats, start time.Time) {
+	r := TargetResult{Key: t.String(), Instance: atlas.Instance{ProjectID: t.ProjectID, Family: t.Family}}
+	r.Counts.Requests, r.Counts.Retries = stats.Requests, stats.Retries
+	r.Duration = e.now().Sub(start)
+
+	e.record(runID, r, start)
 }
 
 // collect deduplicates, applies the shard and stores what discovery saw.
