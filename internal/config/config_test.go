@@ -93,6 +93,11 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"concurrency not a number", map[string]string{"EXPORTER_CONCURRENCY": "four"}, "EXPORTER_CONCURRENCY"},
 		{"concurrency zero", map[string]string{"EXPORTER_CONCURRENCY": "0"}, "EXPORTER_CONCURRENCY"},
 		{"page size above 500", map[string]string{"EXPORTER_PAGE_SIZE": "501"}, "EXPORTER_PAGE_SIZE"},
+		// envconfig reads Go literals: 010 would be 8, 0x10 16.
+		{"page size with a leading zero", map[string]string{"EXPORTER_PAGE_SIZE": "010"}, "EXPORTER_PAGE_SIZE"},
+		{"page size in hex", map[string]string{"EXPORTER_PAGE_SIZE": "0x10"}, "EXPORTER_PAGE_SIZE"},
+		{"concurrency in binary", map[string]string{"EXPORTER_CONCURRENCY": "0b11"}, "EXPORTER_CONCURRENCY"},
+		{"retries with an underscore", map[string]string{"EXPORTER_MAX_RETRIES": "1_0"}, "EXPORTER_MAX_RETRIES"},
 		{"rate limit negative", map[string]string{"EXPORTER_RATE_LIMIT": "-1"}, "EXPORTER_RATE_LIMIT"},
 		{"retries too many", map[string]string{"EXPORTER_MAX_RETRIES": "99"}, "EXPORTER_MAX_RETRIES"},
 		{"timeout not a duration", map[string]string{"EXPORTER_REQUEST_TIMEOUT": "30"}, "EXPORTER_REQUEST_TIMEOUT"},

@@ -102,13 +102,36 @@ func (c *Config) checkRanges() error {
 				return &Error{Var: name, Value: f.String(), Reason: r.reason()}
 			}
 		case int:
-			if r, ok := intRanges[name]; ok && isSet(name) && (f < r.min || f > r.max) {
-				return &Error{Var: name, Value: strconv.Itoa(f), Reason: r.reason()}
+			if r, ok := intRanges[name]; ok && isSet(name) && (f < r.min || f > r.max || !decimal(name, f)) {
+				return &Error{Var: name, Value: valueOf(name, f), Reason: r.reason()}
 			}
 		}
 	}
 
 	return nil
+}
+
+// decimal reports whether the variable name, when given, reads as f in
+// plain decimal: envconfig also takes Go's literals, so "010" would be 8
+// and "0x10" 16.
+func decimal(name string, f int) bool {
+	raw, ok := os.LookupEnv(name)
+	if !ok {
+		return true
+	}
+
+	n, err := strconv.Atoi(strings.TrimSpace(raw))
+
+	return err == nil && n == f
+}
+
+// valueOf is the variable's value as given, or f when it has none.
+func valueOf(name string, f int) string {
+	if raw, ok := os.LookupEnv(name); ok {
+		return raw
+	}
+
+	return strconv.Itoa(f)
 }
 
 func intReason(name string) string {
