@@ -220,7 +220,8 @@ func TestFourMigrationsAtOnce(t *testing.T) {
 }
 
 // A dirty migration state stops `run` with exit 3 and names the command
-// that repairs it.
+// that repairs it: forcing the version before the dirty one, since the
+// failed migration was rolled back.
 func TestDirtyMigrationStopsRun(t *testing.T) {
 	t.Parallel()
 
@@ -235,7 +236,33 @@ func TestDirtyMigrationStopsRun(t *testing.T) {
 
 	latest, err := latestMigration()
 	require.NoError(t, err)
-	require.Contains(t, res.stderr, fmt.Sprintf("exporter migrate force %d", latest))
+	require.Contains(t, res.stderr, fmt.Sprintf("exporter migrate force %d`", latest-1))
+	procRequireNoRequests(t, sim)
+}
+
+// A schema migrated by a newer exporter (an image rolled back after the
+// upgrade) failed with golang-migrate's "file does not exist". `run`,
+// `migrate up` and `migrate down` now stop with exit 3, like any other
+// schema problem, and say the schema is newer than this exporter.
+func TestNewerSchemaStopsRun(t *testing.T) {
+	t.Parallel()
+
+	creds := procNewCreds()
+	sim := procStartSim(t, creds)
+	dbURL := dbtest.NewURL(t)
+	latest, err := latestMigration()
+	require.NoError(t, err)
+	_, err = procOpenDB(t, dbURL).ExecContext(context.Background(), `UPDATE atlas_backup.schema_migrations SET version = $1`, latest+1)
+	require.NoError(t, err)
+
+	for _, args := range [][]string{{"run"}, {"migrate", "up"}, {"migrate", "down", "1"}} {
+		res := prodStart(t, prodEnv(sim, creds, dbURL, projectP), args...).wait(t)
+		require.Equal(t, exitDatabase, res.code, "%v", args)
+		require.Contains(t, res.stderr, fmt.Sprintf(
+			"database schema is at migration version %d, newer than this exporter's newest migration %d", latest+1, latest), "%v", args)
+		require.NotContains(t, res.stderr, "file does not exist", "%v", args)
+	}
+
 	procRequireNoRequests(t, sim)
 }
 

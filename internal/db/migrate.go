@@ -26,23 +26,49 @@ import (
 // migrationsTable is golang-migrate's bookkeeping table, kept in the schema.
 const migrationsTable = "schema_migrations"
 
-// DirtyError reports a migration that failed part way: golang-migrate will
-// not run again until an operator repairs the schema and forces the version.
+// DirtyError reports a migration that failed: golang-migrate recorded its
+// version as dirty and will not run again until the version is forced.
 type DirtyError struct {
 	Version uint
 }
 
-// Error names the version and the command that clears the state.
+// Error names the version and the command that clears the state. PostgreSQL
+// runs each migration file in one implicit transaction (none of ours
+// controls its own), so a failed file left nothing behind: the last version
+// that really applied is the one before, and forcing the dirty version itself
+// would record as applied a migration that never ran. A failed migrate down
+// records the version it was going to, so there it is the one after.
 func (e *DirtyError) Error() string {
 	return fmt.Sprintf(
-		"database schema is dirty at migration version %d (a migration failed part way): "+
-			"repair it by hand, then run `exporter migrate force %d`", e.Version, e.Version)
+		"database schema is dirty at migration version %d: migration %d failed and PostgreSQL rolled it back "+
+			"(each migration file runs in one transaction), so %d is the last version applied; "+
+			"fix the cause, then run `exporter migrate force %d` and run again "+
+			"(after a failed `exporter migrate down`, force %d instead)",
+		e.Version, e.Version, e.Version-1, e.Version-1, e.Version+1)
+}
+
+// SchemaTooNewError reports a schema migrated past the newest migration this
+// exporter has: a newer exporter ran against it (an image rolled back, say).
+// This exporter cannot read it, nor revert migrations whose files it lacks.
+type SchemaTooNewError struct {
+	Version uint
+	Newest  uint
+}
+
+// Error names both versions and the two ways out.
+func (e *SchemaTooNewError) Error() string {
+	return fmt.Sprintf(
+		"database schema is at migration version %d, newer than this exporter's newest migration %d: "+
+			"run an exporter that has migration %d, or roll the schema back to version %d "+
+			"with that newer exporter (`exporter migrate down %d`)",
+		e.Version, e.Newest, e.Version, e.Newest, e.Version-e.Newest)
 }
 
 // Migrate creates the schema when missing, applies every pending migration and
 // then the reporting views. Any number of processes may call it at once:
 // golang-migrate serialises on an advisory lock, and schema creation and the
-// views take one of their own. A dirty database returns a *DirtyError.
+// views take one of their own. A dirty database returns a *DirtyError, and one
+// migrated past this exporter's newest migration a *SchemaTooNewError.
 func (d *DB) Migrate(ctx context.Context) error {
 	if err := d.createSchema(ctx); err != nil {
 		return err
@@ -50,6 +76,10 @@ func (d *DB) Migrate(ctx context.Context) error {
 
 	var changed bool
 	err := d.withMigrate(ctx, func(m *migrate.Migrate) error {
+		if err := checkKnownVersion(m); err != nil {
+			return err
+		}
+
 		err := m.Up()
 		changed = err == nil
 		if errors.Is(err, migrate.ErrNoChange) {
@@ -114,8 +144,9 @@ func (d *DB) MigrateDown(ctx context.Context, n int) error {
 	return nil
 }
 
-// checkDownSteps refuses to revert more migrations than are applied. A dirty
-// database is left for Steps to report.
+// checkDownSteps refuses to revert more migrations than are applied, or any
+// from a schema newer than this exporter. A dirty database is left for Steps
+// to report.
 func checkDownSteps(m *migrate.Migrate, n int) error {
 	version, dirty, err := m.Version()
 	switch {
@@ -132,6 +163,10 @@ func checkDownSteps(m *migrate.Migrate, n int) error {
 		return err
 	}
 
+	if err := checkNotNewer(version, versions); err != nil {
+		return err
+	}
+
 	applied := 0
 	for _, v := range versions {
 		if v <= version {
@@ -141,6 +176,37 @@ func checkDownSteps(m *migrate.Migrate, n int) error {
 
 	if n > applied {
 		return badMigrateArgs("only %d migrations are applied (version %d); nothing was reverted", applied, version)
+	}
+
+	return nil
+}
+
+// checkKnownVersion refuses a clean schema migrated past this exporter's
+// newest migration: golang-migrate would look for that version's file and
+// fail with "file does not exist". An empty or dirty schema is left for
+// golang-migrate.
+func checkKnownVersion(m *migrate.Migrate) error {
+	version, dirty, err := m.Version()
+	switch {
+	case errors.Is(err, migrate.ErrNilVersion), err == nil && dirty:
+		return nil
+	case err != nil:
+		return fmt.Errorf("read migration version: %w", err)
+	}
+
+	versions, err := embeddedVersions()
+	if err != nil {
+		return err
+	}
+
+	return checkNotNewer(version, versions)
+}
+
+// checkNotNewer returns a *SchemaTooNewError when version is past the last
+// of versions, the embedded ones in order.
+func checkNotNewer(version uint, versions []uint) error {
+	if newest := versions[len(versions)-1]; version > newest {
+		return &SchemaTooNewError{Version: version, Newest: newest}
 	}
 
 	return nil

@@ -93,6 +93,8 @@ func TestMigrateFromEmptyIsSafeConcurrently(t *testing.T) {
 	require.Equal(t, 0, count(t, d.Pool(), `SELECT count(*) FROM snapshot_expiry`))
 }
 
+// A dirty state names the version before the dirty one as the one to force:
+// the failed file was rolled back whole.
 func TestMigrateDirtyStateStops(t *testing.T) {
 	t.Parallel()
 
@@ -105,10 +107,83 @@ func TestMigrateDirtyStateStops(t *testing.T) {
 	var dirty *db.DirtyError
 	require.True(t, errors.As(err, &dirty), "got %v", err)
 	require.Equal(t, uint(latestVersion), dirty.Version)
-	require.Contains(t, err.Error(), fmt.Sprintf("exporter migrate force %d", latestVersion))
+	require.Contains(t, err.Error(), fmt.Sprintf("exporter migrate force %d`", latestVersion-1))
+	require.Contains(t, err.Error(), "rolled it back")
 
 	require.NoError(t, d.MigrateForce(ctx, latestVersion))
 	require.NoError(t, d.Migrate(ctx))
+}
+
+// The advice for a dirty schema was "repair it by hand, then force N", N
+// being the migration that failed. PostgreSQL had rolled that migration
+// back whole, so forcing N recorded as applied a migration that never ran
+// and the views on its tables failed. Following the advice now (fix the
+// cause, force N-1, migrate up) ends at the newest version, clean, with the
+// views applied.
+func TestMigrateFailedMigrationRepairedAsAdvised(t *testing.T) {
+	t.Parallel()
+
+	d := dbtest.New(t)
+	ctx := context.Background()
+	require.NoError(t, d.MigrateDown(ctx, latestVersion-5))
+	_, err := d.Pool().Exec(ctx, `CREATE TABLE instance_storage_changes (conflict int)`)
+	require.NoError(t, err)
+
+	require.ErrorContains(t, d.Migrate(ctx), `relation "instance_storage_changes" already exists`)
+	err = d.Migrate(ctx)
+	var dirty *db.DirtyError
+	require.ErrorAs(t, err, &dirty, "the next run finds the schema dirty")
+	require.Equal(t, uint(6), dirty.Version)
+	require.Contains(t, err.Error(), "`exporter migrate force 5`")
+	require.Equal(t, 0, count(t, d.Pool(), `SELECT count(*) FROM pg_class WHERE relname = 'snapshots_completed_taken_idx'`),
+		"the index 0006 creates before the conflict was rolled back with it")
+
+	_, err = d.Pool().Exec(ctx, `DROP TABLE instance_storage_changes`)
+	require.NoError(t, err)
+	require.NoError(t, d.MigrateForce(ctx, 5))
+	require.NoError(t, d.Migrate(ctx))
+
+	version, dirtyNow, err := d.MigrateVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint(latestVersion), version)
+	require.False(t, dirtyNow)
+	require.Equal(t, 0, count(t, d.Pool(), `SELECT count(*) FROM instance_storage_daily`))
+	require.Equal(t, 0, count(t, d.Pool(), `SELECT count(*) FROM instance_growth`))
+}
+
+// A schema a newer exporter migrated (an image rolled back after the
+// upgrade) failed with "no migration found for version 9: ... file does
+// not exist". It is now a *SchemaTooNewError naming both versions and the
+// way out, for migrate up and down alike, and nothing changes.
+func TestMigrateSchemaNewerThanExporter(t *testing.T) {
+	t.Parallel()
+
+	d := dbtest.New(t)
+	ctx := context.Background()
+	_, err := d.Pool().Exec(ctx, `UPDATE schema_migrations SET version = $1`, latestVersion+1)
+	require.NoError(t, err)
+
+	for name, migrate := range map[string]func() error{
+		"up":   func() error { return d.Migrate(ctx) },
+		"down": func() error { return d.MigrateDown(ctx, 1) },
+	} {
+		err := migrate()
+		var tooNew *db.SchemaTooNewError
+		require.ErrorAs(t, err, &tooNew, name)
+		require.Equal(t, db.SchemaTooNewError{Version: latestVersion + 1, Newest: latestVersion}, *tooNew, name)
+		require.NotErrorIs(t, err, db.ErrBadMigrateArgs, name)
+		require.Contains(t, err.Error(), fmt.Sprintf(
+			"database schema is at migration version %d, newer than this exporter's newest migration %d",
+			latestVersion+1, latestVersion), name)
+		require.Contains(t, err.Error(), "`exporter migrate down 1`", name)
+		require.NotContains(t, err.Error(), "file does not exist", name)
+	}
+
+	version, dirty, err := d.MigrateVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint(latestVersion+1), version)
+	require.False(t, dirty)
+	require.Equal(t, 1, count(t, d.Pool(), `SELECT count(*) FROM pg_class WHERE relname = 'snapshots'`))
 }
 
 func TestEverythingIsCommented(t *testing.T) {

@@ -1,7 +1,9 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -25,21 +27,42 @@ const tokenPath = "/api/oauth/token"
 // replaced, so a request never leaves with a token that expires on the way.
 const tokenEarlyExpiry = time.Minute
 
-// TokenError is a refused OAuth token request. It keeps the status and the
-// OAuth error code only: the token endpoint's body and the credentials never
-// reach an error message.
+// TokenError is a refused OAuth token request, or an answer from the token
+// endpoint that is not a token response at all (NotToken: an HTML sign-in
+// page from a proxy, say). Neither is worth asking again unless the status
+// says so. The credentials never reach an error message, and neither does
+// the body of a refusal.
 type TokenError struct {
 	Status int
 	Code   string
+
+	// NotToken marks an answer that arrived whole but is not an OAuth token
+	// response. URL is then the token endpoint, and Excerpt the start of the
+	// body, left empty when the body is empty or might hold a credential.
+	NotToken bool
+	URL      string
+	Excerpt  string
 }
 
-// Error names the status and the OAuth error code.
+// Error names the status and the OAuth error code, or says what the
+// endpoint answered instead of a token.
 func (e *TokenError) Error() string {
-	if e.Code == "" {
+	switch {
+	case e.NotToken && e.Excerpt != "":
+		return fmt.Sprintf("%s: %q", e.notTokenMessage(), e.Excerpt)
+	case e.NotToken:
+		return e.notTokenMessage()
+	case e.Code == "":
 		return fmt.Sprintf("fetch oauth token: status %d", e.Status)
+	default:
+		return fmt.Sprintf("fetch oauth token: status %d %s", e.Status, e.Code)
 	}
+}
 
-	return fmt.Sprintf("fetch oauth token: status %d %s", e.Status, e.Code)
+// notTokenMessage is the message of a NotToken error without the excerpt.
+func (e *TokenError) notTokenMessage() string {
+	return fmt.Sprintf("fetch oauth token: the token endpoint at %s answered status %d "+
+		"with something that is not an OAuth token response", e.URL, e.Status)
 }
 
 // authTransport wraps base with the configured credentials: a service
@@ -132,9 +155,13 @@ func (c *tokenCache) invalidate(tok string) {
 }
 
 // fetch asks the token endpoint for a new token and strips any refusal down
-// to a TokenError.
+// to a TokenError. An answer that arrived whole but cannot be read as a
+// token is a TokenError too, so it is not retried like a network failure.
 func (c *tokenCache) fetch(ctx context.Context) (*oauth2.Token, error) {
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.http)
+	answer := &tokenAnswer{base: c.http.Transport}
+	hc := *c.http
+	hc.Transport = answer
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, &hc)
 
 	tok, err := c.conf.Token(ctx)
 	if err == nil {
@@ -143,20 +170,122 @@ func (c *tokenCache) fetch(ctx context.Context) (*oauth2.Token, error) {
 
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		status := 0
-		if re.Response != nil {
-			status = re.Response.StatusCode
-		}
-
-		return nil, &TokenError{Status: status, Code: re.ErrorCode}
+		return nil, refusal(re)
 	}
 
+	// The HTTP client's own failures (the network, a refused redirect)
+	// come as *url.Error; an answer the oauth2 package could not read as a
+	// token does not.
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
-		err = uerr.Err
+		return nil, fmt.Errorf("fetch oauth token: %w", uerr.Err)
+	}
+
+	if answer.whole() {
+		return nil, c.notToken(answer)
 	}
 
 	return nil, fmt.Errorf("fetch oauth token: %w", err)
+}
+
+// refusal turns an error status from the token endpoint into a TokenError.
+func refusal(re *oauth2.RetrieveError) *TokenError {
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+
+	return &TokenError{Status: status, Code: re.ErrorCode}
+}
+
+// notToken describes an answer that the oauth2 package could not read as a
+// token: its status, and an excerpt of its body unless the body names a
+// credential or an access token.
+func (c *tokenCache) notToken(answer *tokenAnswer) *TokenError {
+	e := &TokenError{Status: answer.status, NotToken: true, URL: c.conf.TokenURL}
+	if !c.mayHoldCredential(answer.head) {
+		e.Excerpt = excerpt(answer.head, tokenExcerptLen)
+	}
+
+	return e
+}
+
+// mayHoldCredential reports whether body contains the client secret in any
+// form the token request sent it, or anything called an access token: a
+// proxy's debug page may echo the request, and a token in a body the oauth2
+// package could not parse is still a token.
+func (c *tokenCache) mayHoldCredential(body []byte) bool {
+	basic := url.QueryEscape(c.conf.ClientID) + ":" + url.QueryEscape(c.conf.ClientSecret)
+	for _, s := range []string{
+		c.conf.ClientSecret,
+		url.QueryEscape(c.conf.ClientSecret),
+		base64.StdEncoding.EncodeToString([]byte(basic)),
+		"access_token",
+	} {
+		if bytes.Contains(body, []byte(s)) {
+			return true
+		}
+	}
+
+	return false
+}
+
+// tokenExcerptLen bounds, in runes, the excerpt of a token endpoint answer
+// that is not a token response; tokenHeadBytes is how much of the body is
+// kept to make it, and to look for credentials in.
+const (
+	tokenExcerptLen = 80
+	tokenHeadBytes  = 1 << 10
+)
+
+// tokenAnswer is the transport of one token request. It remembers the
+// status and the start of the body of the answer, which the oauth2 package
+// leaves out of the error for a body it cannot parse, and whether reading
+// the body failed (a cut connection is a network failure, not an answer).
+type tokenAnswer struct {
+	base    http.RoundTripper
+	status  int
+	head    []byte
+	readErr error
+}
+
+// RoundTrip sends req and records what comes back as it is read.
+func (a *tokenAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := a.base.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+
+	a.status, a.head, a.readErr = resp.StatusCode, nil, nil
+	resp.Body = &headRecorder{ReadCloser: resp.Body, answer: a}
+
+	return resp, nil
+}
+
+// whole reports whether an answer arrived and its body was read without a
+// network failure.
+func (a *tokenAnswer) whole() bool {
+	return a.status != 0 && a.readErr == nil
+}
+
+// headRecorder passes a body on, keeping its first tokenHeadBytes and any
+// read error other than the end of the body in its tokenAnswer.
+type headRecorder struct {
+	io.ReadCloser
+	answer *tokenAnswer
+}
+
+// Read reads from the body and records what it read.
+func (r *headRecorder) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+
+	keep := max(min(n, tokenHeadBytes-len(r.answer.head)), 0)
+	r.answer.head = append(r.answer.head, p[:keep]...)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.answer.readErr = err
+	}
+
+	return n, err
 }
 
 // bearerTransport sends every request with the Client's bearer token. When

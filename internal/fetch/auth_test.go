@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -147,6 +148,131 @@ func TestOAuthRefusedCredentialsLeakNothing(t *testing.T) {
 			require.NotContains(t, logs.String(), tt.secret)
 		})
 	}
+}
+
+// A token endpoint answering 200 with a body that is not a token (a proxy's
+// HTML sign-in page) was taken for a network failure: the "cannot parse
+// json" error was retried six times, two token requests each. It is now one
+// token request and a permanent TokenError that says what came back, with
+// no credential in it.
+func TestOAuthAnswerThatIsNotATokenIsNotRetried(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		want        string
+	}{
+		{
+			name:        "html sign-in page",
+			contentType: "text/html; charset=utf-8",
+			body:        "<!DOCTYPE html>\n<html><body>\n  <h1>Sign in to Example Corp proxy</h1></body></html>",
+			want:        `: "<!DOCTYPE html> <html><body> <h1>Sign in to Example Corp proxy</h1></body></html..."`,
+		},
+		{
+			name:        "json without an access token",
+			contentType: "application/json",
+			body:        `{"status":"ok"}`,
+			want:        `: "{\"status\":\"ok\"}"`,
+		},
+		{
+			name:        "page echoing the client secret",
+			contentType: "text/html",
+			body:        "<pre>client_secret=" + testClientSecret + "</pre>",
+			want:        "token response",
+		},
+		{
+			name:        "page echoing the basic credentials",
+			contentType: "text/html",
+			body:        "<pre>Authorization: Basic " + basicCredentials() + "</pre>",
+			want:        "token response",
+		},
+		{
+			name:        "truncated token",
+			contentType: "application/json",
+			body:        `{"access_token":"` + testToken,
+			want:        "token response",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			var tokenRequests atomic.Int32
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == tokenPath {
+					tokenRequests.Add(1)
+				}
+
+				w.Header().Set("Content-Type", tt.contentType)
+				_, _ = w.Write([]byte(tt.body))
+			})
+			c, logs := newTestClient(t, h, oauthConfig)
+
+			_, stats, err := collect(t.Context(), c, flexInstance("prod"))
+
+			var te *TokenError
+			require.ErrorAs(t, err, &te)
+			require.True(t, te.NotToken)
+			require.Equal(t, http.StatusOK, te.Status)
+			require.Equal(t, int32(1), tokenRequests.Load(), "the token request is not retried")
+			require.Equal(t, 1, stats.Requests)
+
+			msg := err.Error()
+			require.Contains(t, msg, "the token endpoint at "+c.cfg.BaseURL+tokenPath+" answered status 200 "+
+				"with something that is not an OAuth token response")
+			require.True(t, strings.HasSuffix(msg, tt.want), "got %s", msg)
+			for _, secret := range []string{testClientSecret, basicCredentials(), testToken} {
+				require.NotContains(t, msg, secret)
+				require.NotContains(t, logs.String(), secret)
+			}
+		})
+	}
+}
+
+// A token endpoint that cannot be reached, or whose answer is cut off, is a
+// network failure: it is retried, not taken for an answer.
+func TestOAuthTokenNetworkFailureIsRetried(t *testing.T) {
+	t.Parallel()
+
+	cutOff := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Content-Length", "1000")
+		_, _ = w.Write([]byte("<html>"))
+	}))
+	t.Cleanup(cutOff.Close)
+
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+
+	tests := []struct {
+		name string
+		url  string
+	}{
+		{name: "connection refused", url: closed.URL},
+		{name: "body cut off", url: cutOff.URL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			cfg := testConfig(tt.url, &logBuffer{})
+			oauthConfig(&cfg)
+			c, err := NewClient(cfg)
+			require.NoError(t, err)
+
+			_, stats, err := collect(t.Context(), c, flexInstance("prod"))
+			require.ErrorContains(t, err, "fetch oauth token")
+			require.NotErrorAs(t, err, new(*TokenError))
+			require.Equal(t, cfg.MaxRetries+1, stats.Requests)
+		})
+	}
+}
+
+// basicCredentials is the HTTP Basic value of the test service account.
+func basicCredentials() string {
+	return base64.StdEncoding.EncodeToString([]byte(testClientID + ":" + testClientSecret))
 }
 
 func TestRenewTime(t *testing.T) {
