@@ -238,32 +238,8 @@ func TestBeginTargetSerialisesTheSameInstance(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = first.Rollback(ctx) }() // an open transaction would block Close
 
-	type outcome struct {
-		res db.MergeResult
-		err error
-	}
-	second := make(chan outcome, 1)
-	go func() {
-		tx, err := d.BeginTarget(ctx, 0, flexA)
-		if err != nil {
-			second <- outcome{err: err}
-
-			return
-		}
-		defer func() { _ = tx.Rollback(ctx) }()
-
-		if err := tx.Stage(ctx, page); err != nil {
-			second <- outcome{err: err}
-
-			return
-		}
-
-		res, err := tx.Merge(ctx, db.MergeParams{ObservedAt: at(1)})
-		if err == nil {
-			err = tx.Commit(ctx)
-		}
-		second <- outcome{res: res, err: err}
-	}()
+	second := make(chan lateOutcome, 1)
+	go func() { second <- lateExport(ctx, d, page[:1]) }()
 
 	const waiting = `SELECT count(*) FROM pg_locks
 WHERE locktype = 'advisory' AND NOT granted
@@ -282,10 +258,46 @@ WHERE locktype = 'advisory' AND NOT granted
 	require.Equal(t, 2, res.Created)
 	require.NoError(t, first.Commit(ctx))
 
+	// Only a is listed the second time: b, stored by the first meanwhile,
+	// must be a candidate, so what BeginTarget read dates from after the wait.
 	got := <-second
 	require.NoError(t, got.err)
-	require.Equal(t, db.MergeResult{Seen: 2, Unchanged: 2}, got.res, "the second sees the first's committed rows")
+	require.Equal(t, db.MergeResult{Seen: 1, Unchanged: 1}, got.res, "the second sees the first's committed rows")
+	require.Equal(t, []string{"b"}, got.candidates)
 	require.Equal(t, 2, count(t, d.Pool(), `SELECT count(*) FROM snapshot_versions`))
+}
+
+// lateOutcome is what lateExport saw and did.
+type lateOutcome struct {
+	res        db.MergeResult
+	candidates []string
+	err        error
+}
+
+// lateExport exports page to flexA in one target transaction, noting the
+// removal candidates before the merge.
+func lateExport(ctx context.Context, d *db.DB, page []atlas.Snapshot) lateOutcome {
+	tx, err := d.BeginTarget(ctx, 0, flexA)
+	if err != nil {
+		return lateOutcome{err: err}
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+
+	if err := tx.Stage(ctx, page); err != nil {
+		return lateOutcome{err: err}
+	}
+
+	candidates, err := tx.RemovalCandidates(ctx)
+	if err != nil {
+		return lateOutcome{err: err}
+	}
+
+	res, err := tx.Merge(ctx, db.MergeParams{ObservedAt: at(1)})
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
+
+	return lateOutcome{res: res, candidates: candidates, err: err}
 }
 
 func TestBeginTargetWaitRespectsContext(t *testing.T) {

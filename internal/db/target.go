@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,7 +38,26 @@ type TargetTx struct {
 	staged int64 // rows staged so far: the next arrival order
 	merged bool
 	done   bool
+	state  targetState
 }
+
+// targetState is what BeginTarget reads, under the target's lock, that lets
+// a target skip work: whether the instance has live snapshots of its family
+// (without, no snapshot can be a removal candidate), and the digest of its
+// last merged listing while that listing is still the one that counts (see
+// SkipUnchanged). Nobody else writes the instance while the lock is held.
+type targetState struct {
+	hasLive bool
+	digest  []byte
+}
+
+// targetStateQuery reads a targetState.
+const targetStateQuery = `SELECT
+    EXISTS (SELECT 1 FROM snapshots AS s
+        WHERE s.project_id = $1 AND s.instance_name = $2 AND s.family = $3 AND s.removed_at IS NULL),
+    (SELECT i.listing_digest FROM instances AS i
+        WHERE i.project_id = $1 AND i.name = $2 AND i.family = $3
+          AND i.listing_digest_at = i.last_listed_at AND i.listing_seen IS NOT NULL)`
 
 // MergeParams are the inputs of Merge beyond the staged listing.
 type MergeParams struct {
@@ -119,20 +139,24 @@ func (d *DB) BeginTarget(ctx context.Context, runID int64, inst atlas.Instance) 
 		return nil, fmt.Errorf("begin target %s: %w", key, err)
 	}
 
-	if err := d.prepareTarget(ctx, tx, key, asyncCommit, createStage); err != nil {
+	args := []any{inst.ProjectID, inst.Name, string(inst.Family)}
+
+	state, err := d.prepareTarget(ctx, tx, key, args, asyncCommit, createStage)
+	if err != nil {
 		rollback(tx)
 
 		return nil, fmt.Errorf("begin target %s: %w", key, err)
 	}
 
-	return &TargetTx{tx: tx, runID: runID, inst: inst}, nil
+	return &TargetTx{tx: tx, runID: runID, inst: inst, state: state}, nil
 }
 
-// prepareTarget takes the target's lock and runs the setup statements (the
-// commit mode, the stage), in one round trip when nobody else holds the
-// lock: a try first, then the patient wait of lockXact only when the lock is
-// taken.
-func (d *DB) prepareTarget(ctx context.Context, tx pgx.Tx, key string, setup ...string) error {
+// prepareTarget takes the target's lock, runs the setup statements (the
+// commit mode, the stage) and reads the target's state (stateArgs are
+// targetStateQuery's), in one round trip when nobody else holds the lock: a
+// try first, then the patient wait of lockXact only when the lock is taken,
+// after which the state is read again.
+func (d *DB) prepareTarget(ctx context.Context, tx pgx.Tx, key string, stateArgs []any, setup ...string) (targetState, error) {
 	const tryLock = `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`
 
 	name := d.lockName(lockKindTarget, key)
@@ -142,25 +166,52 @@ func (d *DB) prepareTarget(ctx context.Context, tx pgx.Tx, key string, setup ...
 	for _, q := range setup {
 		b.Queue(q)
 	}
+	b.Queue(targetStateQuery, stateArgs...)
 
-	res := tx.SendBatch(ctx, b)
+	locked, state, err := readPrepared(tx.SendBatch(ctx, b), len(setup))
+	if err != nil || locked {
+		return state, err
+	}
+
+	if err := d.lockXact(ctx, tx, name); err != nil {
+		return targetState{}, err
+	}
+
+	return readTargetState(tx.QueryRow(ctx, targetStateQuery, stateArgs...))
+}
+
+// readPrepared reads prepareTarget's batch: the try lock, the setup
+// statements, the state.
+func readPrepared(res pgx.BatchResults, setup int) (bool, targetState, error) {
+	defer res.Close()
 
 	var locked bool
 	if err := res.QueryRow().Scan(&locked); err != nil {
-		_ = res.Close()
-
-		return fmt.Errorf("try lock %s: %w", name, err)
+		return false, targetState{}, fmt.Errorf("try target lock: %w", err)
 	}
 
-	if err := res.Close(); err != nil {
-		return fmt.Errorf("set up target transaction: %w", err)
+	for range setup {
+		if _, err := res.Exec(); err != nil {
+			return false, targetState{}, fmt.Errorf("set up target transaction: %w", err)
+		}
 	}
 
-	if locked {
-		return nil
+	state, err := readTargetState(res.QueryRow())
+	if err != nil {
+		return false, targetState{}, err
 	}
 
-	return d.lockXact(ctx, tx, name)
+	return locked, state, res.Close()
+}
+
+// readTargetState scans targetStateQuery's row.
+func readTargetState(row pgx.Row) (targetState, error) {
+	var st targetState
+	if err := row.Scan(&st.hasLive, &st.digest); err != nil {
+		return targetState{}, fmt.Errorf("read target state: %w", err)
+	}
+
+	return st, nil
 }
 
 // rollback ends a transaction that failed; a cancelled ctx must not leave it
@@ -245,7 +296,9 @@ RETURNING listing_seen`
 		return 0, false, errors.New("skip unchanged listing: target transaction already merged or ended")
 	}
 
-	if len(digest) == 0 {
+	// The digest read with the lock spares the query when it differs,
+	// which is every changed listing and every first export.
+	if len(digest) == 0 || !bytes.Equal(digest, t.state.digest) {
 		return 0, false, nil
 	}
 
@@ -281,6 +334,11 @@ func (t *TargetTx) RemovalCandidates(ctx context.Context) ([]string, error) {
     SELECT g.id FROM pg_temp.` + stageTable + ` AS g
 ) AS missing
 ORDER BY id`
+
+	if !t.state.hasLive {
+		// Nothing stored can be missing (a first export, say): no query.
+		return nil, nil
+	}
 
 	rows, err := t.tx.Query(ctx, query, t.inst.ProjectID, t.inst.Name, string(t.inst.Family))
 	if err != nil {
