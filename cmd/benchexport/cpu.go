@@ -61,41 +61,57 @@ func (s pgServer) local() bool {
 }
 
 // cpu is the server's CPU time so far: the postmaster's own, the children
-// it has reaped (backends that ended), and its live children. The
+// it has reaped (backends that ended), and its live children. A child
+// reaped during the scan would be counted in neither, so the scan is
+// repeated until the reaped-children time holds still across it. The
 // difference of two readings is exact for every process that lived in
 // between, provided ended backends were reaped before the second one.
 func (s pgServer) cpu() time.Duration {
-	own, ok := readStat(s.pid)
-	if !ok {
-		return 0
-	}
+	for {
+		before, ok := readStat(s.pid)
+		if !ok {
+			return 0
+		}
 
-	total := own.self + own.children
-	for _, pid := range childPIDs(s.pid) {
-		if st, ok := readStat(pid); ok {
-			total += st.self
+		live := time.Duration(0)
+		for _, pid := range childPIDs(s.pid) {
+			if st, ok := readStat(pid); ok {
+				live += st.self
+			}
+		}
+
+		after, ok := readStat(s.pid)
+		if !ok {
+			return 0
+		}
+
+		if after.children == before.children {
+			return after.self + after.children + live
 		}
 	}
-
-	return total
 }
 
 // awaitBackendsGone waits until no backend of database db is left but
-// except (the benchmark's own connection), so that their CPU is in the
-// postmaster's reaped-children time. It gives up after ten seconds.
+// except (the benchmark's own connection), and until the postmaster has
+// reaped every child that was exiting, so that their CPU is in its
+// reaped-children time. It gives up after ten seconds.
 func (s pgServer) awaitBackendsGone(ctx context.Context, db string, except uint32) {
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && s.backendsOf(db, except) > 0 {
+	for time.Now().Before(deadline) && s.pending(db, except) > 0 {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }
 
-// backendsOf counts the live backends connected to db, except one.
-func (s pgServer) backendsOf(db string, except uint32) int {
+// pending counts the postmaster's children that a measurement must wait
+// for: the live backends connected to db, except one, and every child that
+// is exiting or has exited but is not yet reaped. Such a child has an empty
+// command line (a backend's names its database) and its CPU is not yet in
+// the postmaster's reaped-children time.
+func (s pgServer) pending(db string, except uint32) int {
 	n := 0
 	for _, pid := range childPIDs(s.pid) {
 		if uint32(pid) == except {
@@ -103,7 +119,7 @@ func (s pgServer) backendsOf(db string, except uint32) int {
 		}
 
 		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if err == nil && bytes.Contains(cmdline, []byte(" "+db+" ")) {
+		if err == nil && (len(cmdline) == 0 || bytes.Contains(cmdline, []byte(" "+db+" "))) {
 			n++
 		}
 	}
