@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,7 +24,15 @@ type bench struct {
 	sim     *simulator
 	db      *scratch
 	ceiling ceilingResult
-	rows    []exportRow
+	rows    []exportRow   // the last round's exports
+	rounds  []roundResult // every round's first export and ceiling
+}
+
+// roundResult is one round: a first export into a fresh database and the
+// ceiling measured on its rows.
+type roundResult struct {
+	First   exportRow
+	Ceiling ceilingResult
 }
 
 // exportRow is one export's measurements.
@@ -57,6 +66,35 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 
+	for i := range b.p.Rounds {
+		if err := b.round(ctx, i); err != nil {
+			return err
+		}
+	}
+
+	if !b.p.SkipReruns {
+		if err := b.reruns(ctx); err != nil {
+			return err
+		}
+	}
+
+	b.report(ctx)
+
+	return nil
+}
+
+// round runs the first export and the ceiling; every round after the first
+// starts from a fresh database.
+func (b *bench) round(ctx context.Context, i int) error {
+	if i > 0 {
+		b.logger.Info("fresh database for the next round", "round", i+1)
+		if err := b.db.renew(ctx); err != nil {
+			return err
+		}
+
+		b.rows = b.rows[:0]
+	}
+
 	if err := b.export(ctx, "first", 0); err != nil {
 		return err
 	}
@@ -70,13 +108,7 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 
-	if !b.p.SkipReruns {
-		if err := b.reruns(ctx); err != nil {
-			return err
-		}
-	}
-
-	b.report(ctx)
+	b.rounds = append(b.rounds, roundResult{First: b.rows[0], Ceiling: b.ceiling})
 
 	return nil
 }
@@ -192,7 +224,51 @@ func (b *bench) report(ctx context.Context) {
 			b.ceiling.Rows, b.ceiling.Wall.Seconds(), b.ceiling.Rate(), b.p.Streams, b.ceiling.CPU)
 	}
 
+	b.roundsReport()
 	b.targets()
+}
+
+// roundsReport prints each round's first export against its ceiling, and
+// the median ratio, when there was more than one round.
+func (b *bench) roundsReport() {
+	if len(b.rounds) < 2 {
+		return
+	}
+
+	fmt.Fprintf(b.out, "\nrounds (each a first export into a fresh database, then its ceiling):\n")
+
+	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "round\tfirst export s\tceiling s\tx ceiling\tpeak RSS MiB\t")
+
+	ratios := make([]float64, 0, len(b.rounds))
+	for i, r := range b.rounds {
+		ratio := "-"
+		if !b.p.SkipCeiling {
+			x := float64(r.First.Run.Seen) / r.First.Child.Wall.Seconds() / r.Ceiling.Rate()
+			ratios = append(ratios, x)
+			ratio = fmt.Sprintf("%.2f", x)
+		}
+
+		fmt.Fprintf(tw, "%d\t%.2f\t%.2f\t%s\t%.1f\t\n", i+1, r.First.Child.Wall.Seconds(),
+			r.Ceiling.Wall.Seconds(), ratio, mib(r.First.Child.PeakRSS))
+	}
+	tw.Flush()
+
+	if len(ratios) > 0 {
+		slices.Sort(ratios)
+		fmt.Fprintf(b.out, "x ceiling: median %.2f, lowest %.2f, highest %.2f\n",
+			median(ratios), ratios[0], ratios[len(ratios)-1])
+	}
+}
+
+// median is the middle of sorted values, or the mean of the two middle ones.
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 func (b *bench) header(ctx context.Context) {

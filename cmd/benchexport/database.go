@@ -110,16 +110,48 @@ func (s *scratch) drop(keep bool) {
 		_ = s.conn.Close(ctx)
 	}
 
-	if !keep && s.url != "" {
-		if admin, err := pgx.Connect(ctx, s.serverURL); err == nil {
-			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+s.name+" WITH (FORCE)")
-			_ = admin.Close(ctx)
-		}
+	if !keep {
+		_ = s.dropDatabase(ctx)
 	}
 
 	if s.cluster != nil {
 		_ = s.cluster.Stop()
 	}
+}
+
+// renew drops the database and creates a fresh one under a new name on the
+// same server, for the next round.
+func (s *scratch) renew(ctx context.Context) error {
+	if err := s.conn.Close(ctx); err != nil {
+		return fmt.Errorf("close %s: %w", s.name, err)
+	}
+
+	if err := s.dropDatabase(ctx); err != nil {
+		return err
+	}
+
+	s.name = "benchexport_" + randomHex(6)
+
+	return s.create(ctx)
+}
+
+// dropDatabase drops the scratch database, if it was created.
+func (s *scratch) dropDatabase(ctx context.Context) error {
+	if s.url == "" {
+		return nil
+	}
+
+	admin, err := pgx.Connect(ctx, s.serverURL)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", redactURL(s.serverURL), err)
+	}
+	defer admin.Close(ctx)
+
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+s.name+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", s.name, err)
+	}
+
+	return nil
 }
 
 // serverVersion is PostgreSQL's version string.

@@ -21,6 +21,7 @@ type params struct {
 	RateLimit   int
 	Changed     float64 // share of snapshots changed before the third export
 	Streams     int     // parallel streams of the ceiling
+	Rounds      int     // first export and ceiling, each round in a fresh database
 	Exporter    string  // a prebuilt exporter binary; empty builds ./cmd/exporter
 	DatabaseURL string  // server to create the scratch database on
 	Keep        bool    // keep the scratch database
@@ -56,6 +57,7 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 	fs.IntVar(&p.RateLimit, "rate-limit", 100000, "EXPORTER_RATE_LIMIT (per project per minute); raised so the limiter is not what is measured")
 	fs.Float64Var(&p.Changed, "changed", 0.05, "share of snapshots changed before the third export")
 	fs.IntVar(&p.Streams, "ceiling-streams", runtime.NumCPU(), "parallel COPY+INSERT streams of the ceiling")
+	fs.IntVar(&p.Rounds, "rounds", 1, "rounds of first export and ceiling, each in a fresh database; the reruns follow the last")
 	fs.StringVar(&p.Exporter, "exporter", "", "exporter binary to run (default: build ./cmd/exporter)")
 	fs.StringVar(&p.DatabaseURL, "db", firstEnv("DATABASE_URL", "TEST_DATABASE_URL"),
 		"PostgreSQL server for the scratch database (default DATABASE_URL, TEST_DATABASE_URL, else a throwaway cluster)")
@@ -126,8 +128,8 @@ func (p params) check() error {
 		return fmt.Errorf("at most 500 instances per project (one discovery page), got %d", p.Instances/p.Projects)
 	case p.PageSize < 1 || p.PageSize > 500:
 		return fmt.Errorf("page size %d outside 1..500", p.PageSize)
-	case p.Concurrency < 1 || p.Streams < 1:
-		return fmt.Errorf("concurrency and ceiling streams must be positive")
+	case p.Concurrency < 1 || p.Streams < 1 || p.Rounds < 1:
+		return fmt.Errorf("concurrency, ceiling streams and rounds must be positive")
 	case p.Changed < 0 || p.Changed > 1:
 		return fmt.Errorf("changed share %v outside 0..1", p.Changed)
 	}
