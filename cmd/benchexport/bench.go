@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -52,6 +53,10 @@ func (b *bench) close() {
 
 	if b.db != nil {
 		b.db.drop(b.p.Keep)
+
+		if b.p.Keep && b.db.cluster == nil {
+			fmt.Fprintf(b.out, "kept database %s on %s\n", b.db.name, b.db.describe())
+		}
 	}
 
 	if b.tmp != "" {
@@ -87,10 +92,11 @@ func (b *bench) run(ctx context.Context) error {
 // starts from a fresh database.
 func (b *bench) round(ctx context.Context, i int) error {
 	if i > 0 {
-		b.logger.Info("fresh database for the next round", "round", i+1)
 		if err := b.db.renew(ctx); err != nil {
 			return err
 		}
+
+		b.logger.Info("fresh database for the next round", "round", i+1, "database", b.db.name)
 
 		b.rows = b.rows[:0]
 	}
@@ -121,6 +127,12 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 
 	bin := b.p.Exporter
+	if bin != "" {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("-exporter: %w", err)
+		}
+	}
+
 	if bin == "" {
 		b.logger.Info("building the exporter")
 		if bin, err = buildExporter(ctx, b.tmp); err != nil {
@@ -275,8 +287,9 @@ func (b *bench) header(ctx context.Context) {
 	fmt.Fprintf(b.out, "shape: %d projects, %d flex clusters x %d snapshots = %d; page size %d; concurrency %d; latency %s; rate limit %d/min/project\n",
 		b.p.Projects, b.p.Instances, b.p.Snapshots, b.p.Instances*b.p.Snapshots, b.p.PageSize,
 		b.p.Concurrency, b.p.Latency, b.p.RateLimit)
-	fmt.Fprintf(b.out, "machine: %d cpus, %s, %s, PostgreSQL %s\n\n",
+	fmt.Fprintf(b.out, "machine: %d cpus, %s, %s, PostgreSQL %s\n",
 		runtime.NumCPU(), memTotal(), runtime.Version(), b.db.serverVersion(ctx))
+	fmt.Fprintf(b.out, "database server: %s\n\n", b.db.describe())
 }
 
 func (b *bench) line(w io.Writer, r exportRow) {

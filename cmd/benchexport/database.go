@@ -29,11 +29,19 @@ type scratch struct {
 }
 
 // newScratch creates a database on the server at serverURL, or on a
-// throwaway cluster when serverURL is empty or does not answer.
+// throwaway cluster when serverURL is empty. A server that was named but
+// does not answer is an error: measuring somewhere else instead would
+// pass unnoticed.
 func newScratch(ctx context.Context, serverURL string, logger *slog.Logger) (*scratch, error) {
 	s := &scratch{serverURL: serverURL, name: "benchexport_" + randomHex(6)}
-	if serverURL == "" || ping(ctx, serverURL) != nil {
-		logger.Warn("no database server given or reachable, starting a throwaway cluster")
+	if serverURL != "" {
+		if err := ping(ctx, serverURL); err != nil {
+			return nil, fmt.Errorf("database server %s (-db, else DATABASE_URL or TEST_DATABASE_URL): %w; "+
+				"leave all three unset for a throwaway cluster", redactURL(serverURL), err)
+		}
+	} else {
+		logger.Warn("no database server given (-db, DATABASE_URL, TEST_DATABASE_URL): " +
+			"starting a throwaway cluster, fsync and synchronous_commit off")
 
 		c, err := pgtemp.Start(ctx, logger)
 		if err != nil {
@@ -152,6 +160,16 @@ func (s *scratch) dropDatabase(ctx context.Context) error {
 	}
 
 	return nil
+}
+
+// describe names the server for the report: its URL without the
+// password, or the throwaway cluster and what it runs without.
+func (s *scratch) describe() string {
+	if s.cluster != nil {
+		return "throwaway cluster (fsync and synchronous_commit off)"
+	}
+
+	return redactURL(s.serverURL)
 }
 
 // serverVersion is PostgreSQL's version string.

@@ -4,8 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -51,7 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 	fs.IntVar(&p.Projects, "projects", 2, "Atlas projects")
 	fs.IntVar(&p.Instances, "instances", 20, "Flex clusters in all, spread over the projects")
 	fs.IntVar(&p.Snapshots, "snapshots", 500, "snapshots per cluster")
-	fs.DurationVar(&p.Latency, "latency", 0, "simulated API latency per request")
+	fs.DurationVar(&p.Latency, "latency", 0, "simulated API latency per request, with a unit (50ms)")
 	fs.IntVar(&p.Concurrency, "concurrency", 4, "EXPORTER_CONCURRENCY")
 	fs.IntVar(&p.PageSize, "page-size", 500, "EXPORTER_PAGE_SIZE")
 	fs.IntVar(&p.RateLimit, "rate-limit", 100000, "EXPORTER_RATE_LIMIT (per project per minute); raised so the limiter is not what is measured")
@@ -61,7 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 	fs.StringVar(&p.Exporter, "exporter", "", "exporter binary to run (default: build ./cmd/exporter)")
 	fs.StringVar(&p.DatabaseURL, "db", firstEnv("DATABASE_URL", "TEST_DATABASE_URL"),
 		"PostgreSQL server for the scratch database (default DATABASE_URL, TEST_DATABASE_URL, else a throwaway cluster)")
-	fs.BoolVar(&p.Keep, "keep", false, "keep the scratch database afterwards")
+	fs.BoolVar(&p.Keep, "keep", false, "keep the (last round's) scratch database afterwards; needs a database server")
 	fs.BoolVar(&p.SkipCeiling, "skip-ceiling", false, "do not measure the ceiling")
 	fs.BoolVar(&p.SkipReruns, "skip-reruns", false, "first export only")
 
@@ -69,6 +72,10 @@ func parseFlags(args []string, stderr io.Writer) (params, error) {
 
 	if err := fs.Parse(args); err != nil {
 		return p, err
+	}
+
+	if fs.NArg() > 0 {
+		return p, fmt.Errorf("unexpected argument %q: every setting is a flag (-h lists them)", fs.Arg(0))
 	}
 
 	if *childLog != "" {
@@ -95,7 +102,7 @@ func applyPreset(fs *flag.FlagSet, p *params) error {
 
 	pre, ok := presets[p.Preset]
 	if !ok {
-		return fmt.Errorf("unknown preset %q", p.Preset)
+		return fmt.Errorf("unknown preset %q: use %s", p.Preset, strings.Join(slices.Sorted(maps.Keys(presets)), ", "))
 	}
 
 	set := map[string]bool{}
@@ -119,19 +126,34 @@ func applyPreset(fs *flag.FlagSet, p *params) error {
 }
 
 func (p params) check() error {
+	positive := []struct {
+		flag  string
+		value int
+	}{
+		{"-projects", p.Projects}, {"-instances", p.Instances}, {"-snapshots", p.Snapshots},
+		{"-concurrency", p.Concurrency}, {"-ceiling-streams", p.Streams}, {"-rounds", p.Rounds},
+	}
+	for _, f := range positive {
+		if f.value < 1 {
+			return fmt.Errorf("%s must be at least 1, got %d", f.flag, f.value)
+		}
+	}
+
 	switch {
-	case p.Projects < 1 || p.Instances < p.Projects:
-		return fmt.Errorf("need at least one project and one instance per project, got %d and %d", p.Projects, p.Instances)
 	case p.Instances%p.Projects != 0:
-		return fmt.Errorf("instances (%d) must divide evenly over projects (%d)", p.Instances, p.Projects)
+		return fmt.Errorf("-instances (%d) must divide evenly over -projects (%d)", p.Instances, p.Projects)
 	case p.Instances/p.Projects > 500:
 		return fmt.Errorf("at most 500 instances per project (one discovery page), got %d", p.Instances/p.Projects)
 	case p.PageSize < 1 || p.PageSize > 500:
-		return fmt.Errorf("page size %d outside 1..500", p.PageSize)
-	case p.Concurrency < 1 || p.Streams < 1 || p.Rounds < 1:
-		return fmt.Errorf("concurrency, ceiling streams and rounds must be positive")
+		return fmt.Errorf("-page-size %d outside 1..500", p.PageSize)
+	case p.RateLimit < 1 || p.RateLimit > 100000:
+		return fmt.Errorf("-rate-limit %d outside 1..100000 (EXPORTER_RATE_LIMIT's range)", p.RateLimit)
+	case p.Latency < 0:
+		return fmt.Errorf("-latency %s is negative", p.Latency)
 	case p.Changed < 0 || p.Changed > 1:
-		return fmt.Errorf("changed share %v outside 0..1", p.Changed)
+		return fmt.Errorf("-changed %v outside 0..1", p.Changed)
+	case p.Keep && p.DatabaseURL == "":
+		return fmt.Errorf("-keep needs a database server (-db, DATABASE_URL or TEST_DATABASE_URL): a throwaway cluster is removed at the end")
 	}
 
 	return nil

@@ -24,15 +24,20 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A closed terminal (SIGHUP) must clean up like Ctrl-C: the scratch
+	// database, the build directory and a throwaway cluster.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	interrupted := ctx.Err() != nil
 	stop()
 
-	if errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		os.Exit(2)
-	}
-
-	if err != nil {
+	case interrupted:
+		fmt.Fprintln(os.Stderr, "benchexport: interrupted; scratch database and temporary files removed")
+		os.Exit(130)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "benchexport:", err)
 		os.Exit(1)
 	}
